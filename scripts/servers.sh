@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# Installs (once, cached), starts, checks and stops the real servers SwiftBox's
+# tests run against, from package registries only:
+#
+#   - Neo4j Community 5.26 (org.neo4j.test:neo4j-harness from Maven Central),
+#     started by scripts/neo4j-harness (Bolt, authentication on);
+#   - FerretDB 1.24.2 (github.com/FerretDB/FerretDB from the Go module proxy),
+#     a MongoDB wire-protocol server, on its SQLite backend, started by
+#     scripts/ferretdb.
+#
+# Usage:
+#   eval "$(scripts/servers.sh start)"   # prints only `export NAME=value` lines
+#   scripts/servers.sh status
+#   scripts/servers.sh stop
+#
+# `start` twice is harmless: running servers are reused and the same exports
+# printed. `stop` stops only the processes `start` started (by recorded pid)
+# and removes their data. Both servers listen on 127.0.0.1 only.
+#
+# Environment (all optional):
+#   SWIFTBOX_CACHE_DIR      built artifacts (default ${XDG_CACHE_HOME:-~/.cache}/swiftbox)
+#   SWIFTBOX_STATE_DIR      pids, logs and data of the running servers
+#                           (default ${TMPDIR:-/tmp}/swiftbox-servers-<hash of this checkout>)
+#   SWIFTBOX_START_TIMEOUT  seconds to wait for each server to answer (default 120)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPTS="$ROOT/scripts"
+CACHE_DIR="${SWIFTBOX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftbox}"
+ROOT_HASH="$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+STATE_DIR="${SWIFTBOX_STATE_DIR:-${TMPDIR:-/tmp}/swiftbox-servers-$ROOT_HASH}"
+START_TIMEOUT="${SWIFTBOX_START_TIMEOUT:-120}"
+NEO4J_USER=neo4j
+
+log() { printf 'servers.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- installing ---------------------------------------------------------------
+
+# A cache key from the files that define a build plus the toolchain's version,
+# so editing the launcher or upgrading the toolchain rebuilds.
+cache_key() {
+  { cat "$@"; "${KEY_TOOL[@]}" 2>&1; } | sha256sum | cut -c1-16
+}
+
+java_bin() {
+  if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
+    printf '%s\n' "$JAVA_HOME/bin"
+  else
+    dirname "$(readlink -f "$(command -v java)")"
+  fi
+}
+
+neo4j_install_dir() {
+  local src="$SCRIPTS/neo4j-harness"
+  KEY_TOOL=("$(java_bin)/java" -version)
+  printf '%s/neo4j-harness-%s\n' "$CACHE_DIR" \
+    "$(cache_key "$src/pom.xml" "$src/src/main/java/dev/swiftbox/harness/Main.java")"
+}
+
+ferretdb_install_dir() {
+  local src="$SCRIPTS/ferretdb"
+  KEY_TOOL=(go version)
+  printf '%s/ferretdb-%s\n' "$CACHE_DIR" "$(cache_key "$src/main.go" "$src/go.mod" "$src/go.sum")"
+}
+
+install_neo4j() {
+  local dir src tmp jbin
+  dir="$(neo4j_install_dir)"
+  [[ -f "$dir/ok" ]] && return 0
+  command -v mvn >/dev/null || die "neo4j: mvn (Maven) is not installed"
+  jbin="$(java_bin)"
+  "$jbin/java" -version 2>&1 | grep -Eq 'version "(17|21)' \
+    || log "warning: Neo4j 5.26 supports Java 17 and 21; found: $("$jbin/java" -version 2>&1 | head -1)"
+  src="$SCRIPTS/neo4j-harness"
+  tmp="$(mktemp -d "$CACHE_DIR/.neo4j-build.XXXXXX")"
+  log "neo4j: resolving org.neo4j.test:neo4j-harness from Maven Central (first run only)..."
+  if ! mvn -B -q -f "$src/pom.xml" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp/lib" >"$tmp/build.log" 2>&1; then
+    cat "$tmp/build.log" >&2
+    die "neo4j: Maven could not resolve the harness (log above)"
+  fi
+  log "neo4j: compiling the launcher..."
+  "$jbin/javac" --release 17 -d "$tmp/classes" -cp "$tmp/lib/*" \
+    "$src/src/main/java/dev/swiftbox/harness/Main.java" >&2 || die "neo4j: javac failed"
+  touch "$tmp/ok"
+  rm -rf "$dir" && mv "$tmp" "$dir"
+  rm -rf "$src/target"  # Maven leaves an empty target/ behind
+  log "neo4j: installed in $dir"
+}
+
+install_ferretdb() {
+  local dir src tmp
+  dir="$(ferretdb_install_dir)"
+  [[ -x "$dir/swiftbox-ferretdb" ]] && return 0
+  command -v go >/dev/null || die "ferretdb: go is not installed"
+  src="$SCRIPTS/ferretdb"
+  tmp="$(mktemp -d "$CACHE_DIR/.ferretdb-build.XXXXXX")"
+  log "ferretdb: building FerretDB from the Go module proxy (first run only, about a minute)..."
+  # GOTOOLCHAIN=local: use the installed Go, never download a toolchain.
+  if ! (cd "$src" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
+          go build -trimpath -o "$tmp/swiftbox-ferretdb" .) >"$tmp/build.log" 2>&1; then
+    cat "$tmp/build.log" >&2
+    die "ferretdb: go build failed (log above)"
+  fi
+  rm -rf "$dir" && mv "$tmp" "$dir"
+  log "ferretdb: installed in $dir"
+}
+
+# --- processes ----------------------------------------------------------------
+
+# True when the pid recorded for server $1 is alive and is the process we
+# started (its command line names our state dir), so a recycled pid is never
+# mistaken for ours.
+ours_alive() {
+  local pidfile="$STATE_DIR/$1.pid" pid
+  [[ -f "$pidfile" ]] || return 1
+  pid="$(<"$pidfile")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [[ -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$STATE_DIR/$1" || return 1
+}
+
+probe() { # server uri
+  local kind=mongo
+  [[ "$1" == neo4j ]] && kind=bolt
+  python3 "$SCRIPTS/probe.py" "$kind" "$2" 2>/dev/null
+}
+
+# Healthy: our process is alive, wrote its URI, and answers the protocol.
+healthy() {
+  ours_alive "$1" && [[ -s "$STATE_DIR/$1.uri" ]] && probe "$1" "$(<"$STATE_DIR/$1.uri")"
+}
+
+launch_neo4j() {
+  local dir="$1" work="$STATE_DIR/neo4j"
+  rm -rf "$work" "$STATE_DIR/neo4j.uri" && mkdir -p "$work"
+  # The password reaches the JVM through its environment, not its command line.
+  SWIFTBOX_NEO4J_PASSWORD="$(<"$STATE_DIR/neo4j.password")" \
+    setsid "$(java_bin)/java" -Xms256m -Xmx1g -XX:+ExitOnOutOfMemoryError \
+      -Dswiftbox.state="$work" \
+      -cp "$dir/classes:$dir/lib/*" dev.swiftbox.harness.Main \
+      "$work" "$(free_port)" "$STATE_DIR/neo4j.uri" \
+      </dev/null >"$STATE_DIR/neo4j.log" 2>&1 9>&- &
+  echo $! >"$STATE_DIR/neo4j.pid"
+}
+
+launch_ferretdb() {
+  local dir="$1" work="$STATE_DIR/ferretdb"
+  rm -rf "$work" "$STATE_DIR/ferretdb.uri" && mkdir -p "$work"
+  setsid "$dir/swiftbox-ferretdb" -listen 127.0.0.1:0 -data-dir "$work" \
+    -uri-file "$STATE_DIR/ferretdb.uri" -log-level warn \
+    </dev/null >"$STATE_DIR/ferretdb.log" 2>&1 9>&- &
+  echo $! >"$STATE_DIR/ferretdb.pid"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until server $1 answers, or fails naming it and its log.
+wait_ready() {
+  local name="$1" deadline=$((SECONDS + START_TIMEOUT)) started=$SECONDS pid
+  pid="$(<"$STATE_DIR/$name.pid")"
+  while ((SECONDS < deadline)); do
+    # Just started by us, so the pid alone tells (its command line may still
+    # be the forking shell's for a moment).
+    if ! running_pid "$pid"; then
+      log "$name exited during start-up; last lines of $STATE_DIR/$name.log:"
+      tail -n 30 "$STATE_DIR/$name.log" >&2 || true
+      die "$name did not start (log: $STATE_DIR/$name.log)"
+    fi
+    if [[ -s "$STATE_DIR/$name.uri" ]] && probe "$name" "$(<"$STATE_DIR/$name.uri")"; then
+      log "$name ready at $(<"$STATE_DIR/$name.uri") after $((SECONDS - started)) s"
+      return 0
+    fi
+    sleep 0.5
+  done
+  log "$name did not answer within ${START_TIMEOUT}s; last lines of $STATE_DIR/$name.log:"
+  tail -n 30 "$STATE_DIR/$name.log" >&2 || true
+  die "$name did not answer within ${START_TIMEOUT}s (log: $STATE_DIR/$name.log)"
+}
+
+# True while process $1 exists and is not a zombie (exited, not yet reaped).
+running_pid() {
+  [[ -e "/proc/$1" && "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]
+}
+
+# Stops server $1 if it is ours: SIGTERM, wait up to 30 s for the process to
+# be gone, then SIGKILL and wait again. Once the pid is confirmed ours, the
+# wait follows the pid alone (an exiting process's command line reads empty).
+stop_one() {
+  local name="$1" pid i
+  if ours_alive "$name"; then
+    pid="$(<"$STATE_DIR/$name.pid")"
+    log "$name: stopping pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do
+      running_pid "$pid" || break
+      sleep 0.2
+    done
+    if running_pid "$pid"; then
+      log "$name: pid $pid ignored SIGTERM for 30 s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do
+        running_pid "$pid" || break
+        sleep 0.2
+      done
+      running_pid "$pid" && die "$name: pid $pid survived SIGKILL"
+    fi
+  fi
+  rm -f "$STATE_DIR/$name.pid" "$STATE_DIR/$name.uri"
+}
+
+print_exports() {
+  local mongo neo4j
+  mongo="$(<"$STATE_DIR/ferretdb.uri")"
+  neo4j="$(<"$STATE_DIR/neo4j.uri")"
+  neo4j="${neo4j%/}"
+  printf "export SWIFTBOX_MONGO_URI='%s'\n" "$mongo"
+  printf "export SWIFTBOX_NEO4J_URI='%s'\n" "$neo4j"
+  printf "export SWIFTBOX_NEO4J_USER='%s'\n" "$NEO4J_USER"
+  printf "export SWIFTBOX_NEO4J_PASSWORD='%s'\n" "$(<"$STATE_DIR/neo4j.password")"
+}
+
+lock() {
+  mkdir -p "$CACHE_DIR/locks"
+  exec 9>"$CACHE_DIR/locks/servers-$ROOT_HASH.lock"
+  flock -w 600 9 || die "another servers.sh holds $CACHE_DIR/locks/servers-$ROOT_HASH.lock"
+}
+
+# --- commands -------------------------------------------------------------------
+
+cmd_start() {
+  mkdir -p "$CACHE_DIR"
+  lock
+  mkdir -p "$STATE_DIR" && chmod 700 "$STATE_DIR"
+
+  local need_neo4j=1 need_ferretdb=1
+  healthy neo4j && need_neo4j=0
+  healthy ferretdb && need_ferretdb=0
+  if ((need_neo4j == 0 && need_ferretdb == 0)); then
+    log "reusing running servers (state in $STATE_DIR)"
+    print_exports
+    return 0
+  fi
+
+  # Install both at once: Maven's download and Go's compile overlap well.
+  local pids=() failed=0 p
+  ((need_neo4j)) && { install_neo4j & pids+=($!); }
+  ((need_ferretdb)) && { install_ferretdb & pids+=($!); }
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  ((failed == 0)) || die "installing the servers failed (see above)"
+
+  if ((need_neo4j)); then
+    stop_one neo4j  # a half-dead one of ours, if any
+    if [[ ! -s "$STATE_DIR/neo4j.password" ]]; then
+      (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$STATE_DIR/neo4j.password")
+    fi
+    log "neo4j: starting (log: $STATE_DIR/neo4j.log)"
+    launch_neo4j "$(neo4j_install_dir)"
+  fi
+  if ((need_ferretdb)); then
+    stop_one ferretdb
+    log "ferretdb: starting (log: $STATE_DIR/ferretdb.log)"
+    launch_ferretdb "$(ferretdb_install_dir)"
+  fi
+  ((need_ferretdb)) && wait_ready ferretdb
+  ((need_neo4j)) && wait_ready neo4j
+  print_exports
+}
+
+cmd_stop() {
+  mkdir -p "$CACHE_DIR"
+  lock
+  if [[ ! -d "$STATE_DIR" ]]; then
+    log "nothing to stop (no $STATE_DIR)"
+    return 0
+  fi
+  stop_one neo4j
+  stop_one ferretdb
+  rm -rf "$STATE_DIR"
+  log "stopped; removed $STATE_DIR"
+}
+
+cmd_status() {
+  local name rc=0
+  for name in ferretdb neo4j; do
+    if healthy "$name"; then
+      printf '%-9s running  pid %s  %s\n' "$name" "$(<"$STATE_DIR/$name.pid")" "$(<"$STATE_DIR/$name.uri")"
+    elif ours_alive "$name"; then
+      printf '%-9s starting or not answering  pid %s  log %s\n' "$name" "$(<"$STATE_DIR/$name.pid")" "$STATE_DIR/$name.log"
+      rc=1
+    else
+      printf '%-9s stopped\n' "$name"
+      rc=1
+    fi
+  done
+  return "$rc"
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac
