@@ -1,0 +1,1 @@
+//! Complete in-memory backends with exactly the semantics the traits document.

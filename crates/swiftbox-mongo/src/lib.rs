@@ -1,0 +1,1 @@
+//! SwiftBox mongo (skeleton; filled by its issue).

@@ -1,0 +1,1 @@
+//! SwiftBox neo4j (skeleton; filled by its issue).

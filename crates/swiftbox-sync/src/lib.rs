@@ -1,0 +1,1 @@
+//! SwiftBox sync (skeleton; filled by its issue).
