@@ -1,0 +1,1 @@
+//! The `GraphStore` conformance suite (being built).

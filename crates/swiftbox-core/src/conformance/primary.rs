@@ -1,0 +1,1 @@
+//! The `PrimaryStore` conformance suite (being built).
