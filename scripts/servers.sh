@@ -223,10 +223,13 @@ print_exports() {
   printf "export SWIFTBOX_NEO4J_PASSWORD='%s'\n" "$(<"$STATE_DIR/neo4j.password")"
 }
 
+# One servers.sh at a time per state dir (two engineers on one checkout share it).
 lock() {
+  local file
+  file="$CACHE_DIR/locks/servers-$(printf '%s' "$STATE_DIR" | sha256sum | cut -c1-12).lock"
   mkdir -p "$CACHE_DIR/locks"
-  exec 9>"$CACHE_DIR/locks/servers-$ROOT_HASH.lock"
-  flock -w 600 9 || die "another servers.sh holds $CACHE_DIR/locks/servers-$ROOT_HASH.lock"
+  exec 9>"$file"
+  flock -w 600 9 || die "another servers.sh holds $file"
 }
 
 # --- commands -------------------------------------------------------------------
