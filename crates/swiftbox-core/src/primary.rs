@@ -304,3 +304,149 @@ pub trait PrimaryStore: Send + Sync + std::fmt::Debug + 'static {
     /// Checks the store answers.
     async fn ping(&self) -> Result<()>;
 }
+
+/// Forwards every [`PrimaryStore`] method (provided ones too, so an inner override is never
+/// skipped) through a smart pointer, so `Arc<dyn PrimaryStore>`, `Arc<MemoryStore>` and
+/// `Box<dyn PrimaryStore>` are stores themselves (object_store's `as_ref_impl!`).
+macro_rules! forward_primary_store {
+    ($ptr:ident) => {
+        #[async_trait]
+        #[deny(clippy::missing_trait_methods)]
+        impl<T: PrimaryStore + ?Sized> PrimaryStore for $ptr<T> {
+            async fn create_user(&self, new: NewUser) -> Result<User> {
+                self.as_ref().create_user(new).await
+            }
+            async fn get_user(&self, id: &UserId) -> Result<User> {
+                self.as_ref().get_user(id).await
+            }
+            async fn update_user(&self, id: &UserId, patch: UserPatch) -> Result<User> {
+                self.as_ref().update_user(id, patch).await
+            }
+            async fn delete_user(&self, id: &UserId) -> Result<()> {
+                self.as_ref().delete_user(id).await
+            }
+            async fn list_users(&self, page: PageRequest) -> Result<Page<User>> {
+                self.as_ref().list_users(page).await
+            }
+            async fn credentials(&self, login: &str) -> Result<Option<Credentials>> {
+                self.as_ref().credentials(login).await
+            }
+            async fn authenticate(&self, login: &str, password: &str) -> Result<Option<User>> {
+                self.as_ref().authenticate(login, password).await
+            }
+            async fn create_category(&self, new: NewCategory) -> Result<Category> {
+                self.as_ref().create_category(new).await
+            }
+            async fn get_category(&self, id: &CategoryId) -> Result<Category> {
+                self.as_ref().get_category(id).await
+            }
+            async fn category_by_name(&self, name: &str) -> Result<Option<Category>> {
+                self.as_ref().category_by_name(name).await
+            }
+            async fn list_categories(&self, page: PageRequest) -> Result<Page<Category>> {
+                self.as_ref().list_categories(page).await
+            }
+            async fn delete_category(&self, id: &CategoryId) -> Result<()> {
+                self.as_ref().delete_category(id).await
+            }
+            async fn create_product(&self, new: NewProduct) -> Result<Product> {
+                self.as_ref().create_product(new).await
+            }
+            async fn get_product(&self, id: &ProductId) -> Result<Product> {
+                self.as_ref().get_product(id).await
+            }
+            async fn update_product(&self, id: &ProductId, patch: ProductPatch) -> Result<Product> {
+                self.as_ref().update_product(id, patch).await
+            }
+            async fn delete_product(&self, id: &ProductId) -> Result<()> {
+                self.as_ref().delete_product(id).await
+            }
+            async fn list_products(&self, query: ProductQuery) -> Result<Page<Product>> {
+                self.as_ref().list_products(query).await
+            }
+            async fn place_order(&self, new: NewOrder) -> Result<Order> {
+                self.as_ref().place_order(new).await
+            }
+            async fn get_order(&self, id: &OrderId) -> Result<Order> {
+                self.as_ref().get_order(id).await
+            }
+            async fn update_order_status(
+                &self,
+                id: &OrderId,
+                patch: OrderStatusPatch,
+            ) -> Result<Order> {
+                self.as_ref().update_order_status(id, patch).await
+            }
+            async fn list_user_orders(
+                &self,
+                user: &UserId,
+                page: PageRequest,
+            ) -> Result<Page<Order>> {
+                self.as_ref().list_user_orders(user, page).await
+            }
+            async fn list_orders(&self, page: PageRequest) -> Result<Page<Order>> {
+                self.as_ref().list_orders(page).await
+            }
+            async fn create_review(&self, new: NewReview) -> Result<Review> {
+                self.as_ref().create_review(new).await
+            }
+            async fn get_review(&self, id: &ReviewId) -> Result<Review> {
+                self.as_ref().get_review(id).await
+            }
+            async fn update_review(&self, id: &ReviewId, patch: ReviewPatch) -> Result<Review> {
+                self.as_ref().update_review(id, patch).await
+            }
+            async fn delete_review(&self, id: &ReviewId) -> Result<()> {
+                self.as_ref().delete_review(id).await
+            }
+            async fn list_product_reviews(
+                &self,
+                product: &ProductId,
+                page: PageRequest,
+            ) -> Result<Page<Review>> {
+                self.as_ref().list_product_reviews(product, page).await
+            }
+            async fn owed_changes(&self, query: &OwedQuery) -> Result<Vec<OwedChange>> {
+                self.as_ref().owed_changes(query).await
+            }
+            async fn owed_change(&self, entity: &EntityRef) -> Result<Option<OwedChange>> {
+                self.as_ref().owed_change(entity).await
+            }
+            async fn ack_changes(&self, acks: &[ChangeAck]) -> Result<()> {
+                self.as_ref().ack_changes(acks).await
+            }
+            async fn record_sync_failure(
+                &self,
+                entity: &EntityRef,
+                version: u64,
+                error: &str,
+                set_aside_after: u32,
+            ) -> Result<FailureRecord> {
+                self.as_ref()
+                    .record_sync_failure(entity, version, error, set_aside_after)
+                    .await
+            }
+            async fn release_set_aside(&self, entity: Option<&EntityRef>) -> Result<u64> {
+                self.as_ref().release_set_aside(entity).await
+            }
+            async fn sync_stats(&self) -> Result<SyncStats> {
+                self.as_ref().sync_stats().await
+            }
+            async fn expected_graph(
+                &self,
+                kind: EntityKind,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<GraphRecord>> {
+                self.as_ref().expected_graph(kind, after, limit).await
+            }
+            async fn ping(&self) -> Result<()> {
+                self.as_ref().ping().await
+            }
+        }
+    };
+}
+
+use std::sync::Arc;
+forward_primary_store!(Arc);
+forward_primary_store!(Box);
