@@ -482,3 +482,82 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug + 'static {
     /// Checks the store answers.
     async fn ping(&self) -> Result<()>;
 }
+
+/// Forwards every [`GraphStore`] method through a smart pointer, so `Arc<dyn GraphStore>`,
+/// `Arc<MemoryGraph>` and `Box<dyn GraphStore>` are graph stores too.
+macro_rules! forward_graph_store {
+    ($($ptr:ident),+) => {$(
+        #[async_trait]
+        #[deny(clippy::missing_trait_methods)]
+        impl<T: GraphStore + ?Sized> GraphStore for $ptr<T> {
+            async fn apply(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+                (**self).apply(changes).await
+            }
+
+            async fn record_view(
+                &self,
+                user: &UserId,
+                product: &ProductId,
+                at: DateTime<Utc>,
+            ) -> Result<()> {
+                (**self).record_view(user, product, at).await
+            }
+
+            async fn recommendations_for(
+                &self,
+                user: &UserId,
+                limit: usize,
+            ) -> Result<Vec<Recommendation>> {
+                (**self).recommendations_for(user, limit).await
+            }
+
+            async fn also_bought(
+                &self,
+                product: &ProductId,
+                limit: usize,
+            ) -> Result<Vec<ScoredProduct>> {
+                (**self).also_bought(product, limit).await
+            }
+
+            async fn popular(&self, query: &PopularQuery) -> Result<Vec<ScoredProduct>> {
+                (**self).popular(query).await
+            }
+
+            async fn trending(&self, query: &TrendingQuery) -> Result<Vec<ScoredProduct>> {
+                (**self).trending(query).await
+            }
+
+            async fn purchase_history(
+                &self,
+                user: &UserId,
+                limit: usize,
+            ) -> Result<Vec<PurchaseRecord>> {
+                (**self).purchase_history(user, limit).await
+            }
+
+            async fn similar_users(&self, user: &UserId, limit: usize) -> Result<Vec<SimilarUser>> {
+                (**self).similar_users(user, limit).await
+            }
+
+            async fn records(
+                &self,
+                kind: EntityKind,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<GraphRecord>> {
+                (**self).records(kind, after, limit).await
+            }
+
+            async fn counts(&self) -> Result<GraphCounts> {
+                (**self).counts().await
+            }
+
+            async fn ping(&self) -> Result<()> {
+                (**self).ping().await
+            }
+        }
+    )+};
+}
+
+use std::sync::Arc;
+forward_graph_store!(Arc, Box);

@@ -1,0 +1,423 @@
+//! The queries, over the indexes of [`State`]: each one touches only what its caps allow, except
+//! `popular` and `trending`, which scan the products (or one category's) and the purchases in
+//! the trending window.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
+
+use super::state::State;
+use crate::error::{EntityKind, Result};
+use crate::graph::{
+    GraphLimits, GraphRecord, PopularQuery, PopularityMetric, PurchaseRecord, Reason,
+    Recommendation, ScoredProduct, SimilarUser, TrendingQuery,
+};
+use crate::id::{CategoryId, OrderId, ProductId, ReviewId, UserId};
+
+/// The first `k` of `items` in `cmp` order, sorted (partial selection, then a sort of `k`).
+fn top_k<T>(mut items: Vec<T>, k: usize, cmp: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
+    if k == 0 {
+        return Vec::new();
+    }
+    if items.len() > k {
+        items.select_nth_unstable_by(k - 1, &cmp);
+        items.truncate(k);
+    }
+    items.sort_unstable_by(cmp);
+    items
+}
+
+/// Score descending, then product id ascending.
+fn by_score<T>(
+    score: impl Fn(&T) -> f64,
+    id: impl Fn(&T) -> ProductId,
+) -> impl Fn(&T, &T) -> Ordering {
+    move |a, b| {
+        score(b)
+            .total_cmp(&score(a))
+            .then_with(|| id(a).cmp(&id(b)))
+    }
+}
+
+/// Up to `limit` records of a map ordered by id whose canonical id sorts after `after`.
+fn page<K: Ord + Copy + std::fmt::Display, V>(
+    map: &BTreeMap<K, V>,
+    after: Option<&str>,
+    parse: impl Fn(&str) -> Result<K>,
+    limit: usize,
+    record: impl Fn(&V) -> GraphRecord,
+) -> Vec<GraphRecord> {
+    match after {
+        None => map.values().take(limit).map(record).collect(),
+        // Canonical ids sort as strings exactly as the ids do, so a valid `after` seeks.
+        Some(a) => match parse(a) {
+            Ok(k) if k.to_string() == a => map
+                .range((Bound::Excluded(k), Bound::Unbounded))
+                .take(limit)
+                .map(|(_, v)| record(v))
+                .collect(),
+            _ => map
+                .iter()
+                .filter(|(k, _)| k.to_string().as_str() > a)
+                .take(limit)
+                .map(|(_, v)| record(v))
+                .collect(),
+        },
+    }
+}
+
+impl State {
+    fn product_name(&self, id: &ProductId) -> String {
+        self.products
+            .get(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn scored(&self, id: ProductId, score: f64) -> ScoredProduct {
+        ScoredProduct {
+            product: id,
+            name: self.product_name(&id),
+            score,
+        }
+    }
+
+    /// Recent products of a user (cap `n`).
+    fn recent_products(&self, user: &UserId, n: usize) -> impl Iterator<Item = ProductId> + '_ {
+        self.user_products
+            .get(user)
+            .into_iter()
+            .flat_map(move |r| r.recent().take(n))
+    }
+
+    /// Recent buyers of a product (cap `n`).
+    fn recent_buyers(&self, product: &ProductId, n: usize) -> impl Iterator<Item = UserId> + '_ {
+        self.product_buyers
+            .get(product)
+            .into_iter()
+            .flat_map(move |r| r.recent().take(n))
+    }
+
+    fn purchase_count(&self, product: &ProductId) -> u64 {
+        self.sales.get(product).map_or(0, |s| s.lines)
+    }
+
+    /// Products by purchase count descending then id ascending, leaving out unsold ones and
+    /// those `skip` rejects: the first `n`.
+    fn most_purchased<'a>(
+        &self,
+        candidates: impl Iterator<Item = &'a ProductId>,
+        skip: impl Fn(&ProductId) -> bool,
+        n: usize,
+    ) -> Vec<(ProductId, u64)> {
+        let items: Vec<(ProductId, u64)> = candidates
+            .filter(|p| !skip(p))
+            .map(|p| (*p, self.purchase_count(p)))
+            .filter(|(_, c)| *c > 0)
+            .collect();
+        top_k(items, n, |a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)))
+    }
+
+    pub(super) fn recommendations_for(
+        &self,
+        user: &UserId,
+        limit: usize,
+        limits: &GraphLimits,
+    ) -> Vec<Recommendation> {
+        let bought = self.user_products.get(user);
+        let has_bought = |p: &ProductId| bought.is_some_and(|b| b.contains(p));
+
+        // Peers, each with the seeds that led to them.
+        let mut peers: HashMap<UserId, Vec<ProductId>> = HashMap::new();
+        for seed in self.recent_products(user, limits.seed_products) {
+            for peer in self.recent_buyers(&seed, limits.buyers_per_product) {
+                if peer != *user {
+                    peers.entry(peer).or_default().push(seed);
+                }
+            }
+        }
+        // Candidate -> (distinct peers, first three seeds by id).
+        let mut candidates: HashMap<ProductId, (u64, Vec<ProductId>)> = HashMap::new();
+        for (peer, seeds) in &peers {
+            for q in self.recent_products(peer, limits.products_per_buyer) {
+                if has_bought(&q) {
+                    continue;
+                }
+                let (score, because) = candidates.entry(q).or_default();
+                *score += 1;
+                for s in seeds {
+                    if let Err(pos) = because.binary_search(s) {
+                        if pos < 3 {
+                            because.insert(pos, *s);
+                            because.truncate(3);
+                        }
+                    }
+                }
+            }
+        }
+        let ranked = top_k(
+            candidates.into_iter().collect(),
+            limit,
+            |a: &(ProductId, (u64, Vec<ProductId>)), b| {
+                b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0))
+            },
+        );
+        let mut recs: Vec<Recommendation> = ranked
+            .into_iter()
+            .map(|(product, (score, because))| Recommendation {
+                product,
+                name: self.product_name(&product),
+                score: score as f64,
+                reason: Reason::CoPurchased { because },
+            })
+            .collect();
+        if recs.len() >= limit {
+            return recs;
+        }
+
+        // Cold-start fill: the user's categories, then everything.
+        let mut listed: HashSet<ProductId> = recs.iter().map(|r| r.product).collect();
+        let mut touched: HashSet<ProductId> = bought
+            .map(|b| b.keys().copied().collect())
+            .unwrap_or_default();
+        if let Some(viewed) = self.views.get(user) {
+            touched.extend(viewed.keys().copied());
+        }
+        let mut per_category: HashMap<&str, u64> = HashMap::new();
+        for p in &touched {
+            if let Some(node) = self.products.get(p) {
+                *per_category.entry(node.category.as_str()).or_default() += 1;
+            }
+        }
+        let categories = {
+            let mut c: Vec<(&str, u64)> = per_category.into_iter().collect();
+            c.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            c.truncate(limits.fallback_categories);
+            c
+        };
+        for (category, _) in categories {
+            let Some(products) = self.products_by_category.get(category) else {
+                continue;
+            };
+            let want = limit - recs.len();
+            let fill = self.most_purchased(
+                products.iter(),
+                |p| listed.contains(p) || has_bought(p),
+                want,
+            );
+            for (product, count) in fill {
+                listed.insert(product);
+                recs.push(Recommendation {
+                    product,
+                    name: self.product_name(&product),
+                    score: count as f64,
+                    reason: Reason::PopularInCategory {
+                        category: category.to_owned(),
+                    },
+                });
+            }
+            if recs.len() >= limit {
+                return recs;
+            }
+        }
+        let want = limit - recs.len();
+        let fill = self.most_purchased(
+            self.sales.keys(),
+            |p| listed.contains(p) || has_bought(p),
+            want,
+        );
+        recs.extend(fill.into_iter().map(|(product, count)| Recommendation {
+            product,
+            name: self.product_name(&product),
+            score: count as f64,
+            reason: Reason::Popular,
+        }));
+        recs
+    }
+
+    pub(super) fn also_bought(
+        &self,
+        product: &ProductId,
+        limit: usize,
+        limits: &GraphLimits,
+    ) -> Vec<ScoredProduct> {
+        let mut scores: HashMap<ProductId, u64> = HashMap::new();
+        for buyer in self.recent_buyers(product, limits.buyers_per_product) {
+            for q in self.recent_products(&buyer, limits.products_per_buyer) {
+                if q != *product {
+                    *scores.entry(q).or_default() += 1;
+                }
+            }
+        }
+        top_k(scores.into_iter().collect(), limit, |a, b| {
+            b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+        })
+        .into_iter()
+        .map(|(p, s)| self.scored(p, s as f64))
+        .collect()
+    }
+
+    pub(super) fn popular(&self, query: &PopularQuery) -> Vec<ScoredProduct> {
+        let score = |p: &ProductId| -> f64 {
+            match query.metric {
+                PopularityMetric::Purchases => self.purchase_count(p) as f64,
+                PopularityMetric::Units => self.sales.get(p).map_or(0, |s| s.units) as f64,
+                PopularityMetric::Buyers => {
+                    self.product_buyers.get(p).map_or(0, |b| b.len()) as f64
+                }
+            }
+        };
+        let items: Vec<(ProductId, f64)> = match &query.category {
+            Some(c) => self
+                .products_by_category
+                .get(c)
+                .into_iter()
+                .flatten()
+                .map(|p| (*p, score(p)))
+                .filter(|(_, s)| *s > 0.0)
+                .collect(),
+            None => self
+                .sales
+                .keys()
+                .map(|p| (*p, score(p)))
+                .filter(|(_, s)| *s > 0.0)
+                .collect(),
+        };
+        top_k(
+            items,
+            query.limit,
+            by_score(|x: &(ProductId, f64)| x.1, |x| x.0),
+        )
+        .into_iter()
+        .map(|(p, s)| self.scored(p, s))
+        .collect()
+    }
+
+    pub(super) fn trending(&self, query: &TrendingQuery) -> Vec<ScoredProduct> {
+        let lo = query.now - query.window;
+        let half_life_ms = query.half_life.num_milliseconds() as f64;
+        let first = (lo, OrderId::from_u128(0), ProductId::from_u128(0));
+        let last = (
+            query.now,
+            OrderId::from_u128(u128::MAX),
+            ProductId::from_u128(u128::MAX),
+        );
+        let mut scores: HashMap<ProductId, f64> = HashMap::new();
+        for ((at, _, product), qty) in self
+            .by_time
+            .range((Bound::Included(first), Bound::Included(last)))
+        {
+            if let Some(c) = &query.category {
+                if self.products.get(product).map(|p| &p.category) != Some(c) {
+                    continue;
+                }
+            }
+            let age_ms = (query.now - *at).num_milliseconds() as f64;
+            *scores.entry(*product).or_default() +=
+                *qty as f64 * 0.5f64.powf(age_ms / half_life_ms);
+        }
+        top_k(
+            scores.into_iter().collect(),
+            query.limit,
+            by_score(|x: &(ProductId, f64)| x.1, |x| x.0),
+        )
+        .into_iter()
+        .map(|(p, s)| self.scored(p, s))
+        .collect()
+    }
+
+    pub(super) fn purchase_history(&self, user: &UserId, limit: usize) -> Vec<PurchaseRecord> {
+        let Some(orders) = self.user_orders.get(user) else {
+            return Vec::new();
+        };
+        orders
+            .iter()
+            .filter_map(|(_, id)| self.orders.get(id))
+            .flat_map(|o| {
+                o.items.iter().map(move |i| PurchaseRecord {
+                    order_id: o.order_id,
+                    product: i.product,
+                    product_name: self.product_name(&i.product),
+                    quantity: i.quantity,
+                    unit_price: i.unit_price,
+                    purchased_at: o.placed_at,
+                })
+            })
+            .take(limit)
+            .collect()
+    }
+
+    pub(super) fn similar_users(
+        &self,
+        user: &UserId,
+        limit: usize,
+        limits: &GraphLimits,
+    ) -> Vec<SimilarUser> {
+        let Some(mine) = self.user_products.get(user) else {
+            return Vec::new();
+        };
+        let mut candidates: HashSet<UserId> = HashSet::new();
+        for seed in mine.recent().take(limits.seed_products) {
+            candidates.extend(
+                self.recent_buyers(&seed, limits.buyers_per_product)
+                    .filter(|u| u != user),
+            );
+        }
+        let scored: Vec<(UserId, u64, f64)> = candidates
+            .into_iter()
+            .filter_map(|c| {
+                let theirs = self.user_products.get(&c)?;
+                let (small, large) = if theirs.len() < mine.len() {
+                    (theirs, mine)
+                } else {
+                    (mine, theirs)
+                };
+                let shared = small.keys().filter(|p| large.contains(p)).count() as u64;
+                let union = (mine.len() + theirs.len()) as u64 - shared;
+                Some((c, shared, shared as f64 / union as f64))
+            })
+            .collect();
+        top_k(scored, limit, |a, b| {
+            b.2.total_cmp(&a.2)
+                .then_with(|| b.1.cmp(&a.1))
+                .then_with(|| a.0.cmp(&b.0))
+        })
+        .into_iter()
+        .map(|(u, shared, similarity)| SimilarUser {
+            user: u,
+            username: self
+                .users
+                .get(&u)
+                .map(|n| n.username.clone())
+                .unwrap_or_default(),
+            similarity,
+            shared,
+        })
+        .collect()
+    }
+
+    pub(super) fn records(
+        &self,
+        kind: EntityKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<GraphRecord> {
+        match kind {
+            EntityKind::User => page(&self.users, after, UserId::parse, limit, |n| {
+                GraphRecord::User(n.clone())
+            }),
+            EntityKind::Category => page(&self.categories, after, CategoryId::parse, limit, |n| {
+                GraphRecord::Category(n.clone())
+            }),
+            EntityKind::Product => page(&self.products, after, ProductId::parse, limit, |n| {
+                GraphRecord::Product(n.clone())
+            }),
+            EntityKind::Order => page(&self.orders, after, OrderId::parse, limit, |o| {
+                GraphRecord::Order(o.clone())
+            }),
+            EntityKind::Review => page(&self.reviews, after, ReviewId::parse, limit, |r| {
+                GraphRecord::Review(r.clone())
+            }),
+        }
+    }
+}
