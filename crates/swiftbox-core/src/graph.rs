@@ -481,6 +481,25 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Checks the store answers.
     async fn ping(&self) -> Result<()>;
+
+    /// Forgets the tombstones of `entities` (the versions of their deletions), so that the next
+    /// upsert of each applies whatever its version; entities in the graph are not touched.
+    /// Returns how many tombstones were removed.
+    ///
+    /// For the reconciler's repair only: when the primary store says an entity is live at
+    /// version `v` but the graph remembers deleting it at `v` or later (a deletion written into
+    /// the graph by hand, or a bug), no upsert could bring it back without this. Sync never
+    /// calls it otherwise, since tombstones are what keep replayed changes from resurrecting
+    /// deleted entities.
+    ///
+    /// The default refuses with [`Error::Backend`]; backends that keep tombstones override it.
+    async fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64> {
+        let _ = entities;
+        Err(Error::backend(
+            "graph",
+            "this graph store cannot forget tombstones",
+        ))
+    }
 }
 
 /// Forwards every [`GraphStore`] method through a smart pointer, so `Arc<dyn GraphStore>`,
@@ -554,6 +573,10 @@ macro_rules! forward_graph_store {
 
             async fn ping(&self) -> Result<()> {
                 (**self).ping().await
+            }
+
+            async fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64> {
+                (**self).forget_tombstones(entities).await
             }
         }
     )+};

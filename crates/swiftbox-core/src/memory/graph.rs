@@ -161,4 +161,9 @@ impl GraphStore for MemoryGraph {
     async fn ping(&self) -> Result<()> {
         self.read().map(drop)
     }
+
+    #[tracing::instrument(skip_all, fields(entities = entities.len()))]
+    async fn forget_tombstones(&self, entities: &[crate::id::EntityRef]) -> Result<u64> {
+        Ok(self.write()?.forget_tombstones(entities))
+    }
 }

@@ -231,6 +231,14 @@ impl State {
         Ok(report)
     }
 
+    /// Removes the tombstones of `entities`; returns how many there were.
+    pub(super) fn forget_tombstones(&mut self, entities: &[EntityRef]) -> u64 {
+        entities
+            .iter()
+            .filter(|e| self.tombstones.remove(e).is_some())
+            .count() as u64
+    }
+
     /// The version the graph holds for an entity (live or deleted), and whether it is deleted.
     fn held(&self, entity: &EntityRef, change: &GraphChange) -> Option<(u64, bool)> {
         let live = match change {
