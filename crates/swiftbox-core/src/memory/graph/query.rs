@@ -421,3 +421,48 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+
+    use super::*;
+    use crate::graph::{CategoryNode, GraphChange, ProductNode, UserNode};
+    use crate::money::{Currency, Money};
+
+    /// `VIEWED.count` and `last_viewed` are not visible through `GraphStore`; check them here.
+    #[test]
+    fn views_count_up_and_keep_the_latest_time() {
+        let mut state = State::default();
+        let (u, p) = (UserId::from_u128(1), ProductId::from_u128(2));
+        let changes = [
+            GraphChange::Upsert(GraphRecord::Category(CategoryNode {
+                id: CategoryId::from_u128(3),
+                name: "Books".into(),
+                version: 1,
+            })),
+            GraphChange::Upsert(GraphRecord::User(UserNode {
+                id: u,
+                username: "a".into(),
+                email: "a@example.com".into(),
+                version: 1,
+            })),
+            GraphChange::Upsert(GraphRecord::Product(ProductNode {
+                id: p,
+                name: "B".into(),
+                category: "Books".into(),
+                price: Money::new(1, Currency::USD),
+                version: 1,
+            })),
+        ];
+        let report = state.apply(&changes).unwrap();
+        assert_eq!(report.applied, 3);
+        let t = Utc::now();
+        state.record_view(&u, &p, t).unwrap();
+        state.record_view(&u, &p, t - Duration::hours(1)).unwrap();
+        assert_eq!(state.view(&u, &p), Some((2, t)));
+        state.record_view(&u, &p, t + Duration::hours(1)).unwrap();
+        assert_eq!(state.view(&u, &p), Some((3, t + Duration::hours(1))));
+        assert_eq!(state.counts().views, 1);
+    }
+}
