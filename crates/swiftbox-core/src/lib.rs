@@ -9,7 +9,7 @@
 //! Backends (`swiftbox-mongo`, `swiftbox-neo4j`) only implement these traits; `swiftbox-sync`
 //! wraps a primary store so the graph follows it.
 //!
-//! ```ignore
+//! ```
 //! use swiftbox_core::memory::{MemoryGraph, MemoryStore};
 //! use swiftbox_core::{changes, GraphStore, Money, Currency, NewCategory, NewProduct, PrimaryStore};
 //!
