@@ -1,0 +1,351 @@
+//! [`Reconciler::check`] and [`Reconciler::repair`].
+
+use std::collections::HashSet;
+use std::fmt;
+
+use swiftbox_core::{
+    ApplyReport, CategoryId, ChangeAck, EntityKind, EntityRef, Error, GraphChange, GraphRecord,
+    GraphStore, OrderId, PrimaryStore, ProductId, Result, ReviewId, UserId,
+};
+
+use super::merge::{MergeJoin, Pair};
+use super::{Checked, Reconciler};
+use crate::apply::apply_within;
+
+/// Records seen on each side for one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KindCounts {
+    /// Records the primary store expects in the graph.
+    pub expected: u64,
+    /// Records found in the graph.
+    pub found: u64,
+}
+
+/// How a graph record differs from the expected one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaleReason {
+    /// The graph holds an older version (a change was not applied).
+    OlderVersion,
+    /// The graph holds a newer version than the primary store (written by hand).
+    NewerVersion,
+    /// Same version, different content (written by hand, or a backend bug).
+    Content,
+}
+
+/// An entity whose graph record differs from what the primary store expects.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StaleRecord {
+    /// What the graph should hold.
+    pub expected: GraphRecord,
+    /// What it holds.
+    pub found: GraphRecord,
+    /// How they differ.
+    pub reason: StaleReason,
+}
+
+/// Drift between the graph and the primary store, entity by entity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DriftReport {
+    /// Entities the graph should hold and does not (with the expected record).
+    pub missing: Vec<GraphRecord>,
+    /// Entities in the graph the primary store does not expect (deleted, or never existed).
+    pub extra: Vec<GraphRecord>,
+    /// Entities whose graph record differs.
+    pub stale: Vec<StaleRecord>,
+    /// Records compared per kind.
+    pub checked: std::collections::BTreeMap<EntityKind, KindCounts>,
+    /// All drifted entities found, including those left out of a truncated report.
+    pub drift_total: u64,
+    /// True when more drift was found than [`super::ReconcilerConfig::max_report`] keeps.
+    pub truncated: bool,
+}
+
+impl DriftReport {
+    /// True when the graph holds exactly what the primary store expects.
+    pub fn is_clean(&self) -> bool {
+        self.drift_total == 0
+    }
+
+    /// Entries listed (missing + extra + stale).
+    pub fn len(&self) -> usize {
+        self.missing.len() + self.extra.len() + self.stale.len()
+    }
+
+    /// True when nothing is listed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every listed entity, sorted.
+    pub fn entities(&self) -> Vec<EntityRef> {
+        let mut all: Vec<EntityRef> = self
+            .missing
+            .iter()
+            .chain(&self.extra)
+            .map(GraphRecord::entity)
+            .chain(self.stale.iter().map(|s| s.expected.entity()))
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+impl fmt::Display for DriftReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (kind, c) in &self.checked {
+            writeln!(
+                f,
+                "{:<10} expected {:>8}, found {:>8}",
+                kind.as_str(),
+                c.expected,
+                c.found
+            )?;
+        }
+        if self.is_clean() {
+            return write!(f, "no drift");
+        }
+        for r in &self.missing {
+            writeln!(
+                f,
+                "missing in graph: {} (version {})",
+                r.entity(),
+                r.version()
+            )?;
+        }
+        for r in &self.extra {
+            writeln!(
+                f,
+                "extra in graph:   {} (version {})",
+                r.entity(),
+                r.version()
+            )?;
+        }
+        for s in &self.stale {
+            writeln!(
+                f,
+                "stale in graph:   {} ({:?}: graph has version {}, expected {})",
+                s.expected.entity(),
+                s.reason,
+                s.found.version(),
+                s.expected.version()
+            )?;
+        }
+        write!(f, "{} drifted entities", self.drift_total)?;
+        if self.truncated {
+            write!(f, " (report truncated to {})", self.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`Reconciler::repair`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RepairReport {
+    /// Expected records written to the graph (missing and stale entities).
+    pub upserted: u64,
+    /// Records removed from the graph (extra entities, and stale ones the graph held at a newer
+    /// version, removed before being written again).
+    pub deleted: u64,
+    /// Upserts the graph ignored as older than what it holds.
+    pub ignored: u64,
+    /// Upserts the graph deferred (a referenced node is missing); check again after the
+    /// referenced entity is repaired or applied.
+    pub deferred: Vec<EntityRef>,
+}
+
+impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
+    /// Some upserts of `chunk` were ignored as stale: entities the graph remembers deleting at
+    /// their live version or later (a deletion written into the graph by hand). For those still
+    /// live in the primary store, forget the graph's tombstone and write them again. A deletion
+    /// that reaches the primary store between the liveness check and the write is undone in
+    /// the graph; the next check reports it as extra.
+    pub(super) async fn restore_tombstoned(&self, chunk: &[GraphChange]) -> Result<ApplyReport> {
+        let mut live = Vec::new();
+        for change in chunk {
+            if let GraphChange::Upsert(record) = change {
+                if self.is_live(&record.entity()).await? {
+                    live.push(change.clone());
+                }
+            }
+        }
+        let entities: Vec<EntityRef> = live.iter().map(GraphChange::entity).collect();
+        let forgotten = match self.graph.forget_tombstones(&entities).await {
+            Ok(0) => return Ok(ApplyReport::default()),
+            Ok(n) => n,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot forget graph tombstones; stale writes stay ignored");
+                return Ok(ApplyReport::default());
+            }
+        };
+        tracing::warn!(
+            count = forgotten,
+            "forgot graph tombstones of live entities"
+        );
+        let applied = apply_within(&*self.graph, &live, self.config.apply_timeout).await?;
+        // Entities without a tombstone were written by the first call already; count only the
+        // ones brought back.
+        Ok(ApplyReport {
+            applied: forgotten.min(applied.applied),
+            ..applied
+        })
+    }
+
+    /// Applies `changes` (restoring tombstoned live entities when some upserts were ignored)
+    /// and acknowledges the upserts the graph did not defer; returns the graph's report and
+    /// how many were acknowledged.
+    pub(super) async fn write_and_ack(
+        &self,
+        changes: &[GraphChange],
+    ) -> Result<(ApplyReport, u64)> {
+        let mut applied = apply_within(&*self.graph, changes, self.config.apply_timeout).await?;
+        if applied.stale > 0 {
+            let restored = self.restore_tombstoned(changes).await?;
+            applied.applied += restored.applied;
+            applied.stale = applied.stale.saturating_sub(restored.applied);
+        }
+        let deferred: HashSet<&EntityRef> = applied.deferred.iter().collect();
+        let acks: Vec<ChangeAck> = changes
+            .iter()
+            .filter(|c| matches!(c, GraphChange::Upsert(_)) && !deferred.contains(&c.entity()))
+            .map(|c| ChangeAck {
+                entity: c.entity(),
+                version: c.version(),
+            })
+            .collect();
+        if !acks.is_empty() {
+            self.primary.ack_changes(&acks).await?;
+        }
+        Ok((applied, acks.len() as u64))
+    }
+
+    async fn is_live(&self, entity: &EntityRef) -> Result<bool> {
+        let p = &*self.primary;
+        let id = entity.id.as_str();
+        let found = match entity.kind {
+            EntityKind::User => p.get_user(&UserId::parse(id)?).await.map(drop),
+            EntityKind::Category => p.get_category(&CategoryId::parse(id)?).await.map(drop),
+            EntityKind::Product => p.get_product(&ProductId::parse(id)?).await.map(drop),
+            EntityKind::Order => p.get_order(&OrderId::parse(id)?).await.map(drop),
+            EntityKind::Review => p.get_review(&ReviewId::parse(id)?).await.map(drop),
+        };
+        match found {
+            Ok(()) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Finds drift entity by entity (see [`DriftReport`]), reading both sides kind by kind in id
+    /// order, [`super::ReconcilerConfig::batch_size`] records at a time.
+    #[tracing::instrument(name = "reconciler.check", skip_all)]
+    pub async fn check(&self) -> Result<DriftReport> {
+        let mut report = DriftReport::default();
+        let mut checked = Checked::new();
+        for kind in EntityKind::ALL {
+            let counts = checked.entry(kind).or_default();
+            let mut join = MergeJoin::new(
+                &*self.primary,
+                &*self.graph,
+                kind,
+                None,
+                self.config.batch_size,
+            );
+            while let Some((_, pair)) = join.next().await? {
+                let room = report.len() < self.config.max_report;
+                match pair {
+                    Pair::Both { expected, found } => {
+                        counts.expected += 1;
+                        counts.found += 1;
+                        if expected == found {
+                            continue;
+                        }
+                        let reason = match found.version().cmp(&expected.version()) {
+                            std::cmp::Ordering::Less => StaleReason::OlderVersion,
+                            std::cmp::Ordering::Greater => StaleReason::NewerVersion,
+                            std::cmp::Ordering::Equal => StaleReason::Content,
+                        };
+                        tracing::info!(entity = %expected.entity(), ?reason, "stale in graph");
+                        if room {
+                            report.stale.push(StaleRecord {
+                                expected,
+                                found,
+                                reason,
+                            });
+                        }
+                    }
+                    Pair::Missing(expected) => {
+                        counts.expected += 1;
+                        tracing::info!(entity = %expected.entity(), "missing in graph");
+                        if room {
+                            report.missing.push(expected);
+                        }
+                    }
+                    Pair::Extra(found) => {
+                        counts.found += 1;
+                        tracing::info!(entity = %found.entity(), "extra in graph");
+                        if room {
+                            report.extra.push(found);
+                        }
+                    }
+                }
+                report.drift_total += 1;
+                report.truncated |= !room;
+            }
+        }
+        report.checked = checked;
+        tracing::info!(drift = report.drift_total, "check done");
+        Ok(report)
+    }
+
+    /// Fixes exactly the drift `report` lists: removes extra entities (a delete at the version
+    /// the graph holds), and writes the expected record of missing and stale entities. A stale
+    /// entity the graph holds at a *newer* version than the primary store is removed first (the
+    /// graph would ignore the older expected record otherwise); removing a user or product
+    /// node also removes its relationships, so check again afterwards in that case.
+    /// Acknowledges the written versions to the primary store (a no-op unless they are the
+    /// current ones).
+    #[tracing::instrument(name = "reconciler.repair", skip_all, fields(entries = report.len()))]
+    pub async fn repair(&self, report: &DriftReport) -> Result<RepairReport> {
+        let mut out = RepairReport::default();
+        let deletes: Vec<GraphChange> = report
+            .extra
+            .iter()
+            .chain(
+                report
+                    .stale
+                    .iter()
+                    .filter(|s| s.reason == StaleReason::NewerVersion)
+                    .map(|s| &s.found),
+            )
+            .map(|r| GraphChange::Delete {
+                entity: r.entity(),
+                version: r.version(),
+            })
+            .collect();
+        for chunk in deletes.chunks(self.config.batch_size) {
+            let applied = apply_within(&*self.graph, chunk, self.config.apply_timeout).await?;
+            out.deleted += applied.applied;
+            tracing::info!(count = applied.applied, "removed extra records");
+        }
+        let upserts: Vec<GraphChange> = report
+            .missing
+            .iter()
+            .chain(report.stale.iter().map(|s| &s.expected))
+            .cloned()
+            .map(GraphChange::Upsert)
+            .collect();
+        for chunk in upserts.chunks(self.config.batch_size) {
+            let (applied, _) = self.write_and_ack(chunk).await?;
+            out.upserted += applied.applied;
+            out.ignored += applied.stale;
+            out.deferred.extend(applied.deferred);
+            tracing::info!(
+                count = applied.applied,
+                deferred = out.deferred.len(),
+                "wrote expected records"
+            );
+        }
+        Ok(out)
+    }
+}

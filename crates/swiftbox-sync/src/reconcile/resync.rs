@@ -1,0 +1,177 @@
+//! [`Reconciler::resync`]: rebuild the whole graph from the primary store.
+
+use swiftbox_core::{EntityKind, EntityRef, Error, GraphChange, GraphStore, PrimaryStore, Result};
+
+use super::merge::{MergeJoin, Pair};
+use super::Reconciler;
+use crate::apply::kind_rank;
+
+/// Where a resync got to: resume with [`Reconciler::resync`] from here. Serializable, so a job
+/// can store it between runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResyncCheckpoint {
+    /// The kind being rebuilt (kinds go in [`EntityKind::ALL`] order).
+    pub kind: EntityKind,
+    /// The last id of that kind done; `None` for the kind's start.
+    pub after: Option<String>,
+}
+
+impl ResyncCheckpoint {
+    /// The very beginning.
+    pub fn start() -> Self {
+        Self {
+            kind: EntityKind::ALL[0],
+            after: None,
+        }
+    }
+}
+
+/// Reported after every batch of a resync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResyncProgress {
+    /// The kind being rebuilt.
+    pub kind: EntityKind,
+    /// Entities of this kind done so far in this run (expected and extra).
+    pub done_in_kind: u64,
+    /// Live entities of this kind in the primary store when the run started (an estimate for a
+    /// progress bar: writes during the run change it).
+    pub total_in_kind: u64,
+    /// Kinds finished before this one, of [`EntityKind::ALL`]'s five.
+    pub kinds_done: usize,
+    /// Where to resume if the run stops now.
+    pub checkpoint: ResyncCheckpoint,
+    /// Records written so far in this run.
+    pub upserted: u64,
+    /// Extra records removed so far in this run.
+    pub deleted: u64,
+}
+
+/// What [`Reconciler::resync`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResyncReport {
+    /// Records written (every live entity from the checkpoint on).
+    pub upserted: u64,
+    /// Extra records removed.
+    pub deleted: u64,
+    /// Writes the graph ignored because it holds a newer version.
+    pub ignored: u64,
+    /// Writes the graph deferred (a referenced node is missing); they stay owed for the worker.
+    pub deferred: Vec<EntityRef>,
+    /// Graph calls made.
+    pub batches: u64,
+}
+
+impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
+    /// Rebuilds the graph from the primary store: for every kind (referenced kinds first), every
+    /// live entity's expected record is written and every graph record the primary store does
+    /// not expect is removed, [`super::ReconcilerConfig::batch_size`] at a time. Written
+    /// versions are acknowledged, so the owed changes they settle leave the queue. Views are
+    /// left alone (they live only in the graph), except those of removed users and products.
+    ///
+    /// `from` resumes an interrupted run (`None` starts over). After every batch `progress` gets
+    /// a [`ResyncProgress`] whose checkpoint is where to resume; keep the last one: if this
+    /// returns an error (the graph or primary store failed), run again from it. Resuming is safe
+    /// even from an older checkpoint: every write is idempotent and version-guarded.
+    #[tracing::instrument(name = "reconciler.resync", skip_all)]
+    pub async fn resync(
+        &self,
+        from: Option<ResyncCheckpoint>,
+        mut progress: impl FnMut(&ResyncProgress) + Send,
+    ) -> Result<ResyncReport> {
+        let from = from.unwrap_or_else(ResyncCheckpoint::start);
+        let first = kind_rank(from.kind);
+        if first >= EntityKind::ALL.len() {
+            return Err(Error::invalid("checkpoint.kind", "unknown kind"));
+        }
+        let totals = self.primary.sync_stats().await?.entities;
+        let mut report = ResyncReport::default();
+        for (kinds_done, kind) in EntityKind::ALL.into_iter().enumerate().skip(first) {
+            let after = if kinds_done == first {
+                from.after.clone()
+            } else {
+                None
+            };
+            let mut join = MergeJoin::new(
+                &*self.primary,
+                &*self.graph,
+                kind,
+                after,
+                self.config.batch_size,
+            );
+            let mut state = ResyncProgress {
+                kind,
+                done_in_kind: 0,
+                total_in_kind: totals.get(&kind).copied().unwrap_or(0),
+                kinds_done,
+                checkpoint: ResyncCheckpoint { kind, after: None },
+                upserted: report.upserted,
+                deleted: report.deleted,
+            };
+            tracing::info!(
+                kind = kind.as_str(),
+                total = state.total_in_kind,
+                "resync of kind started"
+            );
+            let mut batch = Vec::with_capacity(self.config.batch_size);
+            let mut last_id = None;
+            loop {
+                let next = join.next().await?;
+                let end = next.is_none();
+                if let Some((id, pair)) = next {
+                    batch.push(match pair {
+                        Pair::Both { expected, .. } | Pair::Missing(expected) => {
+                            GraphChange::Upsert(expected)
+                        }
+                        Pair::Extra(found) => GraphChange::Delete {
+                            entity: found.entity(),
+                            version: found.version(),
+                        },
+                    });
+                    last_id = Some(id);
+                }
+                if !batch.is_empty() && (end || batch.len() >= self.config.batch_size) {
+                    self.resync_batch(&batch, &mut report).await?;
+                    state.done_in_kind += batch.len() as u64;
+                    state.checkpoint.after.clone_from(&last_id);
+                    state.upserted = report.upserted;
+                    state.deleted = report.deleted;
+                    tracing::info!(
+                        kind = kind.as_str(),
+                        done = state.done_in_kind,
+                        total = state.total_in_kind,
+                        "resync progress"
+                    );
+                    progress(&state);
+                    batch.clear();
+                }
+                if end {
+                    break;
+                }
+            }
+            if state.done_in_kind == 0 {
+                progress(&state);
+            }
+        }
+        tracing::info!(
+            upserted = report.upserted,
+            deleted = report.deleted,
+            deferred = report.deferred.len(),
+            "resync done"
+        );
+        Ok(report)
+    }
+
+    async fn resync_batch(&self, batch: &[GraphChange], report: &mut ResyncReport) -> Result<()> {
+        let (applied, acked) = self.write_and_ack(batch).await?;
+        report.batches += 1;
+        let deletes = batch
+            .iter()
+            .filter(|c| matches!(c, GraphChange::Delete { .. }))
+            .count() as u64;
+        report.deleted += deletes;
+        report.upserted += acked;
+        report.ignored += applied.stale;
+        report.deferred.extend(applied.deferred);
+        Ok(())
+    }
+}

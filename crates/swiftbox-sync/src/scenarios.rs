@@ -1,0 +1,1 @@
+//! Sync fault scenarios for any pair of backends.

@@ -1,0 +1,559 @@
+//! [`SyncWorker`]: the background task that applies every change the graph still owes.
+//!
+//! # What a round does
+//!
+//! [`SyncWorker::run_once`] fetches up to [`WorkerConfig::batch_size`] owed changes of its
+//! partition, longest owed first, that have been owed for at least [`WorkerConfig::grace`]
+//! (so it does not race the decorator's inline apply), and applies them to the graph in one
+//! call. Changes the graph applied (or already held, or holds newer) are acknowledged; changes
+//! it deferred (a referenced node is missing) stay owed and count as a deferral.
+//!
+//! If the batch fails, the worker first asks whether the graph answers at all
+//! ([`GraphStore::ping`]). If not, this is an outage: nothing is recorded against any change,
+//! the round fails with the graph's (retryable) error and the loop backs off. If the graph
+//! answers, some change in the batch is the problem: the batch is split in halves (after
+//! sorting referenced kinds first) until the failing changes are isolated, every other change
+//! is applied, and each isolated change gets [`PrimaryStore::record_sync_failure`]. After
+//! [`WorkerConfig::set_aside_after`] failed attempts (or
+//! [`WorkerConfig::deferred_set_aside_after`] deferrals) the primary store sets the change aside
+//! as poison: it no longer blocks the queue, [`crate::Reconciler::status`] reports it, and it
+//! comes back when the entity is written again or on [`PrimaryStore::release_set_aside`].
+//!
+//! # The loop
+//!
+//! [`SyncWorker::spawn`] runs rounds until [`WorkerHandle::shutdown`]: straight on while rounds
+//! fully succeed, a short jittered pause after a round with some failures, exponential backoff
+//! with jitter ([`crate::Backoff`]) while rounds make no progress (graph or primary down, all
+//! failing or deferred), and [`WorkerConfig::idle_poll`] when nothing is owed. Outages of any
+//! length are survived: nothing is lost because the owed changes live in the primary store.
+//!
+//! # Several workers
+//!
+//! Give each worker its own [`WorkerConfig::partition`] (`Partition { index, count }`): an
+//! entity belongs to exactly one partition (by a hash of its id), so workers on different
+//! partitions never touch the same entity. Two workers on the *same* partition (a
+//! misconfiguration, or a restart overlapping the old process) are still safe: owed changes are
+//! entity states, not events, and the graph ignores a version older than the one it holds, so a
+//! change applied twice or late never moves an entity backwards, and acknowledgements name the
+//! version they applied. An order whose product belongs to another partition may be deferred
+//! until that partition's worker has applied the product; the backoff gives it time.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use swiftbox_core::{
+    ApplyReport, ChangeAck, EntityRef, Error, GraphChange, GraphStore, OwedChange, OwedQuery,
+    PrimaryStore, Result,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::apply::{apply_within, kind_rank};
+use crate::config::WorkerConfig;
+use crate::metrics::{Counter, SyncMetrics, SyncMetricsSnapshot};
+
+/// What one or more rounds did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Rounds run.
+    pub rounds: u64,
+    /// Owed changes fetched.
+    pub fetched: u64,
+    /// Changes the graph applied (including ones it already held).
+    pub applied: u64,
+    /// Changes the graph ignored because it holds a newer version.
+    pub stale: u64,
+    /// Changes acknowledged to the primary store.
+    pub acked: u64,
+    /// Changes the graph deferred (left owed).
+    pub deferred: u64,
+    /// Failed attempts recorded against single changes.
+    pub failed: u64,
+    /// Changes set aside as poison.
+    pub set_aside: u64,
+}
+
+impl RoundReport {
+    /// True when the round settled something (an acknowledgement or a set-aside).
+    pub fn progressed(&self) -> bool {
+        self.acked > 0 || self.set_aside > 0
+    }
+
+    fn add(&mut self, other: &RoundReport) {
+        self.rounds += other.rounds;
+        self.fetched += other.fetched;
+        self.applied += other.applied;
+        self.stale += other.stale;
+        self.acked += other.acked;
+        self.deferred += other.deferred;
+        self.failed += other.failed;
+        self.set_aside += other.set_aside;
+    }
+}
+
+const DEFERRED_MESSAGE: &str = "deferred: a node it references is not in the graph yet";
+
+/// Drains the changes the graph owes; see the [module docs](self).
+#[derive(Debug)]
+pub struct SyncWorker<P, G> {
+    primary: Arc<P>,
+    graph: Arc<G>,
+    config: WorkerConfig,
+    metrics: Arc<SyncMetrics>,
+}
+
+impl<P: PrimaryStore, G: GraphStore> SyncWorker<P, G> {
+    /// A worker with the default [`WorkerConfig`].
+    pub fn new(primary: Arc<P>, graph: Arc<G>) -> Self {
+        Self {
+            primary,
+            graph,
+            config: WorkerConfig::default(),
+            metrics: Arc::new(SyncMetrics::new()),
+        }
+    }
+
+    /// A worker with `config`; [`Error::Invalid`] when the configuration is not valid.
+    pub fn with_config(primary: Arc<P>, graph: Arc<G>, config: WorkerConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            ..Self::new(primary, graph)
+        })
+    }
+
+    /// Counts into `metrics` (for example a decorator's, so one snapshot covers both).
+    pub fn with_metrics(mut self, metrics: Arc<SyncMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The counters this worker updates.
+    pub fn metrics(&self) -> &Arc<SyncMetrics> {
+        &self.metrics
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// Runs one round (see the [module docs](self)). Fails when the primary store fails or the
+    /// graph does not answer (retryable errors: the changes stay owed, nothing is counted
+    /// against them).
+    pub async fn run_once(&self) -> Result<RoundReport> {
+        let span = tracing::debug_span!(
+            "sync_worker.round",
+            partition = self.config.partition.index,
+            of = self.config.partition.count
+        );
+        self.round().instrument(span).await
+    }
+
+    /// Runs rounds until nothing eligible is owed, or a round neither settles nor fails
+    /// anything (all that is left is deferred, waiting for a referenced entity, for example one
+    /// in another partition); returns the totals. Changes that keep failing are retried round
+    /// after round until set aside, without backoff. For tests and maintenance jobs; set
+    /// [`WorkerConfig::grace`] to zero to include changes owed a moment ago.
+    pub async fn drain(&self) -> Result<RoundReport> {
+        let mut total = RoundReport::default();
+        loop {
+            let round = self.run_once().await?;
+            total.add(&round);
+            if round.fetched == 0 || !(round.progressed() || round.failed > 0) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Starts the worker loop on the current tokio runtime (panics outside one, like
+    /// [`tokio::spawn`]). Dropping the handle also stops the loop after its current round.
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop, stopped) = watch::channel(false);
+        let metrics = Arc::clone(&self.metrics);
+        let span = tracing::info_span!(
+            "sync_worker",
+            partition = self.config.partition.index,
+            of = self.config.partition.count
+        );
+        let join = tokio::spawn(self.run(stopped).instrument(span));
+        WorkerHandle {
+            stop,
+            join,
+            metrics,
+        }
+    }
+
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        tracing::info!("sync worker started");
+        let mut no_progress = 0u32;
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            let pause = match self.run_once().await {
+                Ok(r) if r.fetched == 0 => {
+                    no_progress = 0;
+                    self.config.idle_poll
+                }
+                Ok(r) if r.progressed() && r.failed == 0 && r.deferred == 0 => {
+                    no_progress = 0;
+                    Duration::ZERO
+                }
+                Ok(r) if r.progressed() => {
+                    no_progress = 0;
+                    self.config.backoff.delay(1)
+                }
+                Ok(_) => {
+                    no_progress = no_progress.saturating_add(1);
+                    self.metrics.add(Counter::Retries, 1);
+                    let delay = self.config.backoff.delay(no_progress);
+                    tracing::info!(
+                        attempt = no_progress,
+                        ?delay,
+                        "round settled nothing; backing off"
+                    );
+                    delay
+                }
+                Err(err) => {
+                    no_progress = no_progress.saturating_add(1);
+                    self.metrics.add(Counter::Retries, 1);
+                    self.metrics.error(err.to_string());
+                    let delay = self.config.backoff.delay(no_progress);
+                    tracing::warn!(error = %err, retryable = err.is_retryable(), attempt = no_progress, ?delay, "sync round failed; retrying after backoff");
+                    delay
+                }
+            };
+            if pause.is_zero() {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+        tracing::info!("sync worker stopped");
+    }
+
+    async fn round(&self) -> Result<RoundReport> {
+        let owed_before = if self.config.grace.is_zero() {
+            None
+        } else {
+            let grace = chrono::Duration::from_std(self.config.grace)
+                .map_err(|_| Error::invalid("grace", "too long"))?;
+            Some(swiftbox_core::time::now() - grace)
+        };
+        let query = OwedQuery {
+            limit: self.config.batch_size,
+            partition: self.config.partition,
+            owed_before,
+            include_set_aside: false,
+        };
+        let mut owed = self.primary.owed_changes(&query).await?;
+        let mut report = RoundReport {
+            rounds: 1,
+            fetched: owed.len() as u64,
+            ..RoundReport::default()
+        };
+        if owed.is_empty() {
+            return Ok(report);
+        }
+        self.metrics.add(Counter::Batches, 1);
+        // Referenced kinds first, so halves of a split batch defer as little as possible.
+        owed.sort_by_key(|o| kind_rank(o.entity.kind));
+
+        let mut work: Vec<Range<usize>> = Vec::with_capacity(16);
+        work.push(0..owed.len());
+        let mut graph_answered = false;
+        while let Some(range) = work.pop() {
+            let slice = &owed[range.clone()];
+            let changes: Vec<GraphChange> = slice.iter().map(|o| o.change.clone()).collect();
+            match apply_within(&*self.graph, &changes, self.config.apply_timeout).await {
+                Ok(applied) => self.settle(slice, applied, &mut report).await?,
+                Err(err) => {
+                    // A retryable error may be an outage: then nothing is held against the
+                    // changes. Asked once per round, and again before blaming a single change.
+                    if err.is_retryable() && (!graph_answered || slice.len() == 1) {
+                        if !self.graph_answers().await {
+                            tracing::warn!(error = %err, "graph does not answer; round abandoned");
+                            return Err(err);
+                        }
+                        graph_answered = true;
+                    }
+                    if let [one] = slice {
+                        self.record_failure(
+                            one,
+                            &err.to_string(),
+                            self.config.set_aside_after,
+                            &mut report,
+                        )
+                        .await?;
+                    } else {
+                        tracing::debug!(error = %err, size = slice.len(), "batch failed; splitting to isolate the failing changes");
+                        let mid = range.start + range.len() / 2;
+                        work.push(mid..range.end);
+                        work.push(range.start..mid);
+                    }
+                }
+            }
+        }
+        tracing::debug!(?report, "round done");
+        Ok(report)
+    }
+
+    async fn graph_answers(&self) -> bool {
+        matches!(
+            tokio::time::timeout(self.config.apply_timeout, self.graph.ping()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Acknowledges what the graph took and records the deferrals.
+    async fn settle(
+        &self,
+        slice: &[OwedChange],
+        applied: ApplyReport,
+        report: &mut RoundReport,
+    ) -> Result<()> {
+        let deferred: HashSet<&EntityRef> = applied.deferred.iter().collect();
+        let acks: Vec<ChangeAck> = slice
+            .iter()
+            .filter(|o| !deferred.contains(&o.entity))
+            .map(|o| ChangeAck {
+                entity: o.entity.clone(),
+                version: o.version,
+            })
+            .collect();
+        if !acks.is_empty() {
+            self.primary.ack_changes(&acks).await?;
+        }
+        self.metrics.add(Counter::Applied, applied.applied);
+        self.metrics.add(Counter::Stale, applied.stale);
+        report.applied += applied.applied;
+        report.stale += applied.stale;
+        report.acked += acks.len() as u64;
+        tracing::debug!(
+            applied = applied.applied,
+            stale = applied.stale,
+            deferred = deferred.len(),
+            "batch applied"
+        );
+        for o in slice.iter().filter(|o| deferred.contains(&o.entity)) {
+            self.metrics.add(Counter::Deferred, 1);
+            report.deferred += 1;
+            let record = self
+                .primary
+                .record_sync_failure(
+                    &o.entity,
+                    o.version,
+                    DEFERRED_MESSAGE,
+                    self.config.deferred_set_aside_after,
+                )
+                .await?;
+            if record.set_aside {
+                self.set_aside(o, DEFERRED_MESSAGE, record.attempts, report);
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_failure(
+        &self,
+        owed: &OwedChange,
+        message: &str,
+        threshold: u32,
+        report: &mut RoundReport,
+    ) -> Result<()> {
+        let record = self
+            .primary
+            .record_sync_failure(&owed.entity, owed.version, message, threshold)
+            .await?;
+        self.metrics.add(Counter::Failed, 1);
+        self.metrics
+            .error(format!("applying {}: {message}", owed.entity));
+        report.failed += 1;
+        tracing::warn!(entity = %owed.entity, version = owed.version, attempts = record.attempts, error = message, "change failed to apply");
+        if record.set_aside {
+            self.set_aside(owed, message, record.attempts, report);
+        }
+        Ok(())
+    }
+
+    fn set_aside(&self, owed: &OwedChange, message: &str, attempts: u32, report: &mut RoundReport) {
+        self.metrics.add(Counter::SetAside, 1);
+        report.set_aside += 1;
+        tracing::error!(entity = %owed.entity, version = owed.version, attempts, error = message, "change set aside as poison; it no longer blocks the others");
+    }
+}
+
+/// A running [`SyncWorker`]: stop it with [`WorkerHandle::shutdown`].
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    join: JoinHandle<()>,
+    metrics: Arc<SyncMetrics>,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to stop and waits until it has: the current round (at most one graph
+    /// apply, bounded by [`WorkerConfig::apply_timeout`]) finishes first, so no acknowledgement
+    /// is cut in half. [`Error::Backend`] if the task panicked.
+    pub async fn shutdown(self) -> Result<()> {
+        // An error only means the loop already ended (its receiver is gone).
+        let _ = self.stop.send(true);
+        self.join
+            .await
+            .map_err(|e| Error::backend("sync-worker", e))
+    }
+
+    /// The worker's counters now.
+    pub fn metrics(&self) -> SyncMetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// True once the loop has ended.
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mocks::{MockWorkerCalls, Scripted};
+    use mockall::Sequence;
+    use swiftbox_core::memory::MemoryStore;
+    use swiftbox_core::{EntityKind, NewCategory};
+
+    fn unavailable() -> Error {
+        Error::unavailable("mock", "connection refused")
+    }
+
+    fn applied_all(changes: &[GraphChange]) -> Result<ApplyReport> {
+        Ok(ApplyReport {
+            applied: changes.len() as u64,
+            ..ApplyReport::default()
+        })
+    }
+
+    /// A scripted sequence: an outage (apply and ping fail), then a batch failure the graph
+    /// answers around (one change refused, isolated by splitting), then recovery.
+    #[tokio::test]
+    async fn outage_is_not_held_against_changes_and_a_refused_change_is_isolated() {
+        let primary = Arc::new(MemoryStore::new());
+        let a = primary
+            .create_category(NewCategory::new("A"))
+            .await
+            .unwrap();
+        let b = primary
+            .create_category(NewCategory::new("B"))
+            .await
+            .unwrap();
+        let a_ref = EntityRef::new(EntityKind::Category, a.id);
+        let b_ref = EntityRef::new(EntityKind::Category, b.id);
+
+        let mut graph = MockWorkerCalls::new();
+        let mut seq = Sequence::new();
+        // Round 1: outage.
+        graph
+            .expect_apply()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Err(unavailable()));
+        graph
+            .expect_ping()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|| Err(unavailable()));
+        // Round 2: the graph answers, but refuses A; the batch is split and B goes through.
+        let a_in = a_ref.clone();
+        graph
+            .expect_apply()
+            .withf(|c| c.len() == 2)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Err(Error::backend("mock", "constraint violated")));
+        let a_first = a_ref.clone();
+        graph
+            .expect_apply()
+            .withf(move |c| c.len() == 1 && c[0].entity() == a_first)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Err(Error::backend("mock", "constraint violated")));
+        graph
+            .expect_apply()
+            .withf(move |c| c.len() == 1 && c[0].entity() != a_in)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(applied_all);
+        // Round 3: A applies.
+        graph
+            .expect_apply()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(applied_all);
+
+        let config = WorkerConfig {
+            grace: Duration::ZERO,
+            ..WorkerConfig::default()
+        };
+        let worker =
+            SyncWorker::with_config(Arc::clone(&primary), Arc::new(Scripted(graph)), config)
+                .unwrap();
+
+        let err = worker.run_once().await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        let owed = primary.owed_change(&a_ref).await.unwrap().unwrap();
+        assert_eq!(owed.attempts, 0, "an outage is not held against the change");
+
+        let round = worker.run_once().await.unwrap();
+        assert_eq!((round.fetched, round.acked, round.failed), (2, 1, 1));
+        assert!(primary.owed_change(&b_ref).await.unwrap().is_none());
+        let owed = primary.owed_change(&a_ref).await.unwrap().unwrap();
+        assert_eq!(owed.attempts, 1);
+        assert!(owed.last_error.unwrap().contains("constraint violated"));
+
+        let round = worker.run_once().await.unwrap();
+        assert_eq!((round.fetched, round.acked), (1, 1));
+        assert_eq!(primary.sync_stats().await.unwrap().owed, 0);
+        let m = worker.metrics().snapshot();
+        assert_eq!((m.applied, m.failed, m.batches), (2, 1, 3));
+    }
+
+    /// A change refused every time is set aside after `set_aside_after` attempts.
+    #[tokio::test]
+    async fn a_change_refused_every_time_is_set_aside() {
+        let primary = Arc::new(MemoryStore::new());
+        let a = primary
+            .create_category(NewCategory::new("A"))
+            .await
+            .unwrap();
+        let mut graph = MockWorkerCalls::new();
+        graph
+            .expect_apply()
+            .times(3)
+            .returning(|_| Err(Error::backend("mock", "refused")));
+        let config = WorkerConfig {
+            grace: Duration::ZERO,
+            set_aside_after: 3,
+            ..WorkerConfig::default()
+        };
+        let worker =
+            SyncWorker::with_config(Arc::clone(&primary), Arc::new(Scripted(graph)), config)
+                .unwrap();
+        let total = worker.drain().await.unwrap();
+        assert_eq!((total.failed, total.set_aside), (3, 1));
+        let stats = primary.sync_stats().await.unwrap();
+        assert_eq!((stats.owed, stats.set_aside), (1, 1));
+        let owed = primary
+            .owed_change(&EntityRef::new(EntityKind::Category, a.id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(owed.set_aside);
+    }
+}

@@ -1,0 +1,40 @@
+//! What the API needs from SwiftBox, as one object-safe trait, so the handlers are not generic
+//! over the store types and any `Synced<P, G>` (memory, MongoDB + Neo4j, a mix) plugs in.
+
+use async_trait::async_trait;
+use swiftbox_core::{GraphStore, PrimaryStore, ProductId, Result, UserId};
+use swiftbox_sync::{SyncStatus, Synced};
+
+/// A synced pair of stores as the API uses it.
+#[async_trait]
+pub trait ShopBackend: Send + Sync + std::fmt::Debug + 'static {
+    /// The primary store every write goes through (the `Synced` decorator itself, so the graph
+    /// follows each write at once).
+    fn store(&self) -> &dyn PrimaryStore;
+    /// The graph the decorator keeps in step (recommendations, purchases, popularity).
+    fn graph(&self) -> &dyn GraphStore;
+    /// Records that `user` viewed `product` now (a graph-only behavioural event).
+    async fn record_view(&self, user: &UserId, product: &ProductId) -> Result<()>;
+    /// Sync status: owed changes, both sides' counts, the last error.
+    async fn sync_status(&self) -> Result<SyncStatus>;
+}
+
+#[async_trait]
+impl<P: PrimaryStore, G: GraphStore> ShopBackend for Synced<P, G> {
+    fn store(&self) -> &dyn PrimaryStore {
+        self
+    }
+
+    fn graph(&self) -> &dyn GraphStore {
+        let graph: &G = Synced::graph(self);
+        graph
+    }
+
+    async fn record_view(&self, user: &UserId, product: &ProductId) -> Result<()> {
+        Synced::record_view(self, user, product).await
+    }
+
+    async fn sync_status(&self) -> Result<SyncStatus> {
+        self.reconciler().status().await
+    }
+}

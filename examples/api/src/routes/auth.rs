@@ -1,0 +1,125 @@
+//! `POST /api/auth/signup/`, `/login/` and `/logout/`.
+//!
+//! # What these endpoints reveal about accounts
+//!
+//! - **Log-in** answers every failure (unknown user, wrong password, account without a
+//!   password) with the same 401 and message, after the same argon2 work
+//!   ([`swiftbox_core::PrimaryStore::authenticate`] verifies against a dummy hash for unknown
+//!   users), so neither the message nor the time tells whether a user exists.
+//! - **Sign-up** must tell a person that the *username* they chose is taken (409 naming
+//!   `username`), or they cannot pick another: usernames are public handles, and that is the
+//!   accepted price. An *e-mail address* is private, so a sign-up whose e-mail is already
+//!   registered gets exactly the answer of a successful one (202 with the same body) and creates
+//!   nothing; both paths spend the argon2 hash first. A determined prober can still try to log in
+//!   with the new username afterwards; closing that needs e-mail verification (send a link,
+//!   activate on click), which is out of scope for this example. A production deployment also
+//!   rate-limits both endpoints per client.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use swiftbox_core::{NewUser, Password, Profile, User};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// Body of `POST /api/auth/signup/`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignupBody {
+    username: String,
+    email: String,
+    password: Password,
+    #[serde(default)]
+    profile: Profile,
+}
+
+/// Answer of a sign-up that was accepted (also given when the e-mail was already registered).
+#[derive(Debug, Serialize)]
+pub(crate) struct SignupAccepted {
+    status: &'static str,
+    message: &'static str,
+}
+
+const ACCEPTED: SignupAccepted = SignupAccepted {
+    status: "accepted",
+    message: "if this e-mail address was not registered yet, the account is ready: log in",
+};
+
+pub(crate) async fn signup(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignupBody>,
+) -> ApiResult<impl IntoResponse> {
+    let new = NewUser {
+        username: body.username,
+        email: body.email,
+        password: Some(body.password),
+        profile: body.profile,
+        is_admin: false,
+    };
+    match state.store().create_user(new).await {
+        Ok(user) => tracing::info!(user = %user.id, "signed up"),
+        Err(swiftbox_core::Error::Conflict { field: "email", .. }) => {
+            tracing::info!("sign-up with a registered e-mail, answered as accepted");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok((StatusCode::ACCEPTED, Json(ACCEPTED)))
+}
+
+/// Body of `POST /api/auth/login/`: `username` or `email` (if both, `username` is used), and
+/// `password`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginBody {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    password: Password,
+}
+
+/// Answer of a successful log-in.
+#[derive(Debug, Serialize)]
+pub(crate) struct LoginAnswer {
+    token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    user: User,
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<Json<LoginAnswer>> {
+    let login = body
+        .username
+        .or(body.email)
+        .ok_or_else(|| ApiError::invalid("username", "give a username or an e-mail address"))?;
+    let user = state
+        .store()
+        .authenticate(&login, body.password.expose())
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("invalid username, e-mail or password"))?;
+    let issued = state.sessions().issue(user.id)?;
+    tracing::info!(user = %user.id, "logged in");
+    Ok(Json(LoginAnswer {
+        token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.ttl.as_secs(),
+        user,
+    }))
+}
+
+pub(crate) async fn logout(State(state): State<AppState>, caller: Caller) -> StatusCode {
+    state.sessions().revoke(caller.token());
+    StatusCode::NO_CONTENT
+}
+
+pub(crate) async fn me(caller: Caller) -> Json<User> {
+    Json(caller.user)
+}

@@ -1,0 +1,95 @@
+//! `GET /api/health/`: both stores and the sync status (`Reconciler::status`).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use swiftbox_core::EntityKind;
+
+use crate::auth::MaybeCaller;
+use crate::state::AppState;
+
+/// One store's answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct StoreHealth {
+    ok: bool,
+}
+
+/// Sync status: the primary store's owed changes and both sides' entity counts.
+#[derive(Debug, Serialize)]
+pub(crate) struct SyncHealth {
+    in_sync: bool,
+    owed: u64,
+    set_aside: u64,
+    oldest_owed: Option<DateTime<Utc>>,
+    oldest_owed_age_seconds: Option<i64>,
+    primary_entities: BTreeMap<EntityKind, u64>,
+    graph_entities: Option<BTreeMap<EntityKind, u64>>,
+    has_error: bool,
+    /// The last sync failure, shown to administrators only (it may name internals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+}
+
+/// The health report.
+#[derive(Debug, Serialize)]
+pub(crate) struct Health {
+    status: &'static str,
+    primary: StoreHealth,
+    graph: StoreHealth,
+    sync: Option<SyncHealth>,
+}
+
+/// 200 when both stores answer, 503 otherwise; the body says which one failed and how far the
+/// graph is behind. Failure details are logged, and shown to administrators only.
+pub(crate) async fn health(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+) -> (StatusCode, Json<Health>) {
+    let is_admin = caller.is_some_and(|c| c.user.is_admin);
+    let (p, g) = tokio::join!(state.store().ping(), state.graph().ping());
+    if let Err(e) = &p {
+        tracing::warn!(error = %e, "primary store ping failed");
+    }
+    if let Err(e) = &g {
+        tracing::warn!(error = %e, "graph ping failed");
+    }
+    let sync = match &p {
+        Ok(()) => match state.backend().sync_status().await {
+            Ok(s) => Some(SyncHealth {
+                in_sync: s.is_in_sync(),
+                owed: s.primary.owed,
+                set_aside: s.primary.set_aside,
+                oldest_owed: s.primary.oldest_owed,
+                oldest_owed_age_seconds: s.oldest_owed_age.map(|a| a.num_seconds().max(0)),
+                graph_entities: s.graph.as_ref().ok().map(|c| c.entities.clone()),
+                has_error: s.last_error().is_some(),
+                last_error: s.last_error().filter(|_| is_admin).map(str::to_owned),
+                primary_entities: s.primary.entities,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "sync status failed");
+                None
+            }
+        },
+        Err(_) => None,
+    };
+    let ok = p.is_ok() && g.is_ok();
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            status: if ok { "ok" } else { "degraded" },
+            primary: StoreHealth { ok: p.is_ok() },
+            graph: StoreHealth { ok: g.is_ok() },
+            sync,
+        }),
+    )
+}

@@ -1,0 +1,194 @@
+//! The service as a program: reads the environment, picks the stores, seeds the first
+//! administrator, runs the sync worker in the background, serves until Ctrl-C.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `SWIFTBOX_ADDR` | address to listen on | `127.0.0.1:8080` |
+//! | `SWIFTBOX_ADMIN_USERNAME`, `SWIFTBOX_ADMIN_PASSWORD` | first administrator, created at start if missing | in-memory mode: `admin` with a random password printed at start; otherwise none |
+//! | `SWIFTBOX_ADMIN_EMAIL` | its e-mail | `<username>@example.invalid` |
+//! | `SWIFTBOX_TOKEN_TTL_SECS` | lifetime of log-in tokens | 3600 |
+//! | `SWIFTBOX_MONGO_URI`, `SWIFTBOX_NEO4J_URI` (+ `_USER`, `_PASSWORD`) | real stores | unset: in-memory stores |
+//! | `RUST_LOG` | log filter | `info` |
+//!
+//! The in-memory mode also loads a small demo catalogue so there is something to browse.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use swiftbox_core::memory::{MemoryGraph, MemoryStore};
+use swiftbox_core::{Currency, Money, NewCategory, NewProduct, NewUser, PrimaryStore};
+use swiftbox_sync::{Synced, WorkerConfig};
+
+use crate::state::{ApiConfig, AppState};
+
+/// A boxed error for the program's start-up.
+pub type StartError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Default listen address.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The listen address from `SWIFTBOX_ADDR`.
+pub fn addr_from_env() -> Result<SocketAddr, StartError> {
+    let raw = env("SWIFTBOX_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+    raw.parse()
+        .map_err(|e| format!("SWIFTBOX_ADDR={raw:?} is not a socket address: {e}").into())
+}
+
+/// The API configuration from the environment.
+pub fn config_from_env() -> Result<ApiConfig, StartError> {
+    let mut config = ApiConfig::default();
+    if let Some(raw) = env("SWIFTBOX_TOKEN_TTL_SECS") {
+        let secs: u64 = raw
+            .parse()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or("SWIFTBOX_TOKEN_TTL_SECS must be a positive whole number")?;
+        config.token_ttl = Duration::from_secs(secs);
+    }
+    Ok(config)
+}
+
+/// What [`seed_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminSeed {
+    /// The administrator was created.
+    Created,
+    /// An administrator of that name already existed; nothing changed.
+    Existed,
+    /// A user of that name exists but is not an administrator; nothing changed (promoting an
+    /// account someone else may have signed up with would hand it the shop).
+    NotAdmin,
+}
+
+/// Creates the administrator `username` unless a user of that name exists.
+pub async fn seed_admin(
+    store: &dyn PrimaryStore,
+    username: &str,
+    email: &str,
+    password: &str,
+) -> swiftbox_core::Result<AdminSeed> {
+    if let Some(c) = store.credentials(username).await? {
+        return Ok(if c.user.is_admin {
+            AdminSeed::Existed
+        } else {
+            AdminSeed::NotAdmin
+        });
+    }
+    store
+        .create_user(
+            NewUser::new(username, email)
+                .with_password(password)
+                .admin(true),
+        )
+        .await?;
+    Ok(AdminSeed::Created)
+}
+
+fn random_password() -> Result<String, StartError> {
+    let mut raw = [0u8; 12];
+    getrandom::fill(&mut raw).map_err(|e| format!("random source failed: {e}"))?;
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Loads a few categories and products (in-memory mode only, so there is something to browse).
+pub async fn seed_demo_catalogue(store: &dyn PrimaryStore) -> swiftbox_core::Result<()> {
+    let catalogue: [(&str, &[(&str, i64)]); 3] = [
+        (
+            "Books",
+            &[("Rust in Action", 3999), ("Graph Databases", 2999)],
+        ),
+        (
+            "Coffee",
+            &[("Espresso beans 1 kg", 2490), ("Hand grinder", 5900)],
+        ),
+        ("Games", &[("Chess set", 4500), ("Go board", 7900)]),
+    ];
+    for (category, products) in catalogue {
+        let c = store.create_category(NewCategory::new(category)).await?;
+        for (name, minor) in products {
+            store
+                .create_product(NewProduct {
+                    name: (*name).to_owned(),
+                    description: String::new(),
+                    price: Money::new(*minor, Currency::EUR),
+                    images: vec![],
+                    category: c.id,
+                    stock: 100,
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn ctrl_c() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot listen for Ctrl-C; stop the process another way");
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Runs the service as the environment says, until Ctrl-C.
+pub async fn run() -> Result<(), StartError> {
+    // A second initialisation (an embedding program set up its own) is fine.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let addr = addr_from_env()?;
+    let config = config_from_env()?;
+    if env("SWIFTBOX_MONGO_URI").is_some() || env("SWIFTBOX_NEO4J_URI").is_some() {
+        return Err(
+            "SWIFTBOX_MONGO_URI / SWIFTBOX_NEO4J_URI are set, but this build does not \
+                    wire the MongoDB and Neo4j backends yet; unset them for the in-memory stores"
+                .into(),
+        );
+    }
+    let synced = Synced::new(MemoryStore::new(), MemoryGraph::new());
+    println!("stores: in-memory (data lives as long as this process)");
+    seed_demo_catalogue(&synced).await?;
+    let admin = match (
+        env("SWIFTBOX_ADMIN_USERNAME"),
+        env("SWIFTBOX_ADMIN_PASSWORD"),
+    ) {
+        (Some(u), Some(p)) => Some((u, p, false)),
+        (None, None) => Some(("admin".to_owned(), random_password()?, true)),
+        _ => {
+            return Err(
+                "set both SWIFTBOX_ADMIN_USERNAME and SWIFTBOX_ADMIN_PASSWORD, or neither".into(),
+            )
+        }
+    };
+    if let Some((username, password, generated)) = admin {
+        let email =
+            env("SWIFTBOX_ADMIN_EMAIL").unwrap_or_else(|| format!("{username}@example.invalid"));
+        let outcome = seed_admin(&synced, &username, &email, &password).await?;
+        match (outcome, generated) {
+            (AdminSeed::Created, true) => println!(
+                "dev administrator (in-memory mode only): username {username:?}, password {password:?}"
+            ),
+            (AdminSeed::Created, false) => println!("administrator {username:?} created"),
+            (AdminSeed::Existed, _) => println!("administrator {username:?} already exists"),
+            (AdminSeed::NotAdmin, _) => eprintln!(
+                "warning: user {username:?} exists but is not an administrator; not promoted"
+            ),
+        }
+    }
+    let worker = synced.worker(WorkerConfig::default())?.spawn();
+    let state = AppState::with_config(std::sync::Arc::new(synced), config);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!(
+        "swiftbox api listening on http://{}",
+        listener.local_addr()?
+    );
+    crate::serve(listener, state, ctrl_c()).await?;
+    println!("shutting down: waiting for the sync worker");
+    worker.shutdown().await?;
+    Ok(())
+}

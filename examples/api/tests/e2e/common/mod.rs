@@ -1,0 +1,266 @@
+//! Test harness: starts the API on a free 127.0.0.1 port over fresh stores and drives it with a
+//! real HTTP client.
+//!
+//! The stores are the in-memory backends. The harness is the one place that picks them, so the
+//! same tests run on MongoDB + Neo4j once [`start_with`] builds those from the environment.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use swiftbox_api_example::run::{seed_admin, AdminSeed};
+use swiftbox_api_example::{spawn, ApiConfig, AppState, RunningServer};
+use swiftbox_core::memory::{MemoryGraph, MemoryStore};
+use swiftbox_sync::Synced;
+
+pub const ADMIN: &str = "root-admin";
+pub const ADMIN_PASSWORD: &str = "admin password 1";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running API and a client for it.
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+    server: Option<RunningServer>,
+}
+
+/// A name no other test uses (the real servers are shared).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let id = swiftbox_core::UserId::generate().to_string();
+    format!(
+        "{prefix}-{}-{}",
+        N.fetch_add(1, Ordering::Relaxed),
+        &id[id.len() - 8..]
+    )
+}
+
+/// Starts the API with the default configuration.
+pub async fn start() -> Api {
+    start_with(ApiConfig::default()).await
+}
+
+/// Starts the API with `config`, over fresh in-memory stores, with the administrator
+/// [`ADMIN`] seeded.
+pub async fn start_with(config: ApiConfig) -> Api {
+    let synced = Synced::new(MemoryStore::new(), MemoryGraph::new());
+    let seeded = seed_admin(&synced, ADMIN, "root-admin@example.com", ADMIN_PASSWORD)
+        .await
+        .expect("seed admin");
+    assert_eq!(seeded, AdminSeed::Created);
+    let state = AppState::with_config(std::sync::Arc::new(synced), config);
+    let server = spawn(state, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind a free loopback port");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    Api {
+        base: format!("http://{}", server.addr()),
+        client,
+        server: Some(server),
+    }
+}
+
+/// A response: status and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Res {
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// The field of an error body.
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the status, printing the body otherwise.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        self
+    }
+
+    /// Asserts an error status, code and field.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str, field: Option<&str>) -> Self {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.code(), code, "body: {}", self.body);
+        match field {
+            Some(f) => assert_eq!(self.field(), f, "body: {}", self.body),
+            None => assert!(
+                self.body["error"].get("field").is_none(),
+                "body: {}",
+                self.body
+            ),
+        }
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "body: {}",
+            self.body
+        );
+        self
+    }
+}
+
+impl Api {
+    /// Sends `method path` with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Res {
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!("non-JSON body ({e}): {:?}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        Res {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Res {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Signs up `username` (e-mail `<username>@example.com`, password [`PASSWORD`]).
+    pub async fn signup(&self, username: &str) {
+        self.post(
+            "/api/auth/signup/",
+            None,
+            json!({ "username": username, "email": format!("{username}@example.com"), "password": PASSWORD }),
+        )
+        .await
+        .expect(202);
+    }
+
+    /// Logs in and returns the token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let res = self
+            .post(
+                "/api/auth/login/",
+                None,
+                json!({ "username": username, "password": password }),
+            )
+            .await
+            .expect(200);
+        res.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Signs up and logs in a new user; returns (username, token).
+    pub async fn user(&self, prefix: &str) -> (String, String) {
+        let name = unique(prefix);
+        self.signup(&name).await;
+        let token = self.login(&name, PASSWORD).await;
+        (name, token)
+    }
+
+    /// The administrator's token.
+    pub async fn admin(&self) -> String {
+        self.login(ADMIN, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a category as `admin`; returns its id.
+    pub async fn category(&self, admin: &str, name: &str) -> String {
+        let res = self
+            .post("/api/categories/", Some(admin), json!({ "name": name }))
+            .await
+            .expect(201);
+        res.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a product as `admin`; returns its id.
+    pub async fn product(
+        &self,
+        admin: &str,
+        category: &str,
+        name: &str,
+        cents: i64,
+        stock: i64,
+    ) -> String {
+        let res = self
+            .post(
+                "/api/products/",
+                Some(admin),
+                json!({ "name": name, "price": { "minor": cents, "currency": "EUR" }, "category": category, "stock": stock }),
+            )
+            .await
+            .expect(201);
+        res.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Places an order of `(product, quantity)` lines as `token`; returns the response.
+    pub async fn order(&self, token: &str, lines: &[(&str, i64)]) -> Res {
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(p, q)| json!({ "product": p, "quantity": q }))
+            .collect();
+        self.post(
+            "/api/orders/",
+            Some(token),
+            json!({ "items": items, "shipping": shipping() }),
+        )
+        .await
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.expect("server stops cleanly");
+        }
+    }
+}
+
+pub fn shipping() -> Value {
+    json!({ "name": "Ann Example", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US" })
+}
+
+/// The `field` values of a list of objects.
+pub fn ids(list: &Value, field: &str) -> Vec<String> {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v[field].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

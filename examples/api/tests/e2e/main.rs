@@ -1,0 +1,6 @@
+//! End-to-end tests: the API on a free loopback port, driven over HTTP.
+
+mod auth;
+mod common;
+mod flow;
+mod input;
