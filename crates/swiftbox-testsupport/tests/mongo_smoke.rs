@@ -265,3 +265,58 @@ async fn decimal128_round_trips_exactly_or_is_refused() {
     }
     db.drop().await.expect("drop test database");
 }
+
+/// The write shapes a versioned store needs: an upsert that sets fields only
+/// on insert, and an atomic conditional update that returns the new document.
+#[tokio::test]
+async fn upsert_and_find_one_and_update_return_the_new_version() {
+    use mongodb::options::ReturnDocument;
+
+    let Some((_client, db)) = database("upsert").await else {
+        return;
+    };
+    let products = db.collection::<Document>("products");
+    let id = ObjectId::new();
+
+    for name in ["Tea", "Green tea"] {
+        products
+            .update_one(
+                doc! { "_id": id },
+                doc! {
+                    "$set": { "name": name },
+                    "$setOnInsert": { "created_at": DateTime::from_millis(1_000), "version": 1_i64 },
+                },
+            )
+            .upsert(true)
+            .await
+            .expect("upsert");
+    }
+    let after = products
+        .find_one_and_update(
+            doc! { "_id": id, "version": 1_i64 },
+            doc! { "$inc": { "version": 1_i64 }, "$set": { "pending": true } },
+        )
+        .return_document(ReturnDocument::After)
+        .await
+        .expect("find_one_and_update")
+        .expect("the product at version 1");
+    assert_eq!(
+        after,
+        doc! {
+            "_id": id,
+            "name": "Green tea",
+            "created_at": DateTime::from_millis(1_000),
+            "version": 2_i64,
+            "pending": true,
+        }
+    );
+    let stale = products
+        .find_one_and_update(
+            doc! { "_id": id, "version": 1_i64 },
+            doc! { "$inc": { "version": 1_i64 } },
+        )
+        .await
+        .expect("stale find_one_and_update");
+    assert_eq!(stale, None, "a stale version must not match");
+    db.drop().await.expect("drop test database");
+}
