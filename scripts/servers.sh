@@ -150,10 +150,13 @@ launch_neo4j() {
   rm -rf "$work" "$STATE_DIR/neo4j.uri" && mkdir -p "$work"
   # The password reaches the JVM through its environment, not its command line.
   # Serial GC and C1 only: start-up measured ~9 s instead of ~13 s on 2 cores,
-  # and test workloads are small.
+  # and test workloads are small. The --add-opens are those of Neo4j's own
+  # launcher (the page cache wants direct buffer access).
   SWIFTBOX_NEO4J_PASSWORD="$(<"$STATE_DIR/neo4j.password")" \
     setsid "$(java_bin)/java" -Xms256m -Xmx1g -XX:+ExitOnOutOfMemoryError \
       -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+      --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
+      --add-opens=java.base/sun.nio.ch=ALL-UNNAMED \
       -Dswiftbox.state="$work" \
       -cp "$dir/classes:$dir/lib/*" dev.swiftbox.harness.Main \
       "$work" "$(free_port)" "$STATE_DIR/neo4j.uri" \
@@ -174,6 +177,16 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Prints the tail of server $1's logs (the launcher's, and Neo4j's own).
+show_logs() {
+  local f
+  for f in "$STATE_DIR/$1.log" "$STATE_DIR/$1"/*/neo4j.log "$STATE_DIR/$1"/*/logs/debug.log; do
+    [[ -s "$f" ]] || continue
+    log "last lines of $f:"
+    tail -n 30 "$f" >&2 || true
+  done
+}
+
 # Waits until server $1 answers, or fails naming it and its log.
 wait_ready() {
   local name="$1" deadline=$((SECONDS + START_TIMEOUT)) started=$SECONDS pid
@@ -182,8 +195,8 @@ wait_ready() {
     # Just started by us, so the pid alone tells (its command line may still
     # be the forking shell's for a moment).
     if ! running_pid "$pid"; then
-      log "$name exited during start-up; last lines of $STATE_DIR/$name.log:"
-      tail -n 30 "$STATE_DIR/$name.log" >&2 || true
+      log "$name exited during start-up"
+      show_logs "$name"
       die "$name did not start (log: $STATE_DIR/$name.log)"
     fi
     if [[ -s "$STATE_DIR/$name.uri" ]] && probe "$name" "$(<"$STATE_DIR/$name.uri")"; then
@@ -192,8 +205,8 @@ wait_ready() {
     fi
     sleep 0.5
   done
-  log "$name did not answer within ${START_TIMEOUT}s; last lines of $STATE_DIR/$name.log:"
-  tail -n 30 "$STATE_DIR/$name.log" >&2 || true
+  log "$name did not answer within ${START_TIMEOUT}s"
+  show_logs "$name"
   die "$name did not answer within ${START_TIMEOUT}s (log: $STATE_DIR/$name.log)"
 }
 

@@ -56,6 +56,9 @@ public final class Main {
                 .withConfig(GraphDatabaseSettings.auth_enabled, true)
                 .withConfig(GraphDatabaseSettings.pagecache_memory, 128L * 1024 * 1024)
                 .withConfig(GraphDatabaseSettings.preallocate_logical_logs, false)
+                // No usage reports to the outside world: tests talk to loopback only.
+                .withConfig(GraphDatabaseSettings.udc_enabled, false)
+                .withConfig(GraphDatabaseInternalSettings.udc_network_enabled, false)
                 // Netty's graceful shutdown otherwise waits ~10 s for a quiet
                 // period on every stop; the data is thrown away anyway.
                 .withConfig(GraphDatabaseInternalSettings.netty_server_shutdown_quiet_period, 0)
