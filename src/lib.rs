@@ -1,4 +1,4 @@
-//! SwiftBox: one data layer over a document store (the system of record) and a graph store.
+#![doc = include_str!("../README.md")]
 //!
 //! This root package holds the examples and cross-crate tests; the library itself is in the
 //! crates it re-exports: [`core`] (domain, traits, in-memory backends) and [`sync`] (the
