@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use swiftbox_core::memory::{MemoryGraph, MemoryStore};
-use swiftbox_core::{Currency, Money, NewCategory, NewProduct, NewUser, PrimaryStore};
+use swiftbox_core::{Currency, GraphStore, Money, NewCategory, NewProduct, NewUser, PrimaryStore};
 use swiftbox_sync::{Synced, WorkerConfig};
 
 use crate::state::{ApiConfig, AppState};
@@ -153,12 +153,29 @@ pub async fn run() -> Result<(), StartError> {
     let synced = Synced::new(MemoryStore::new(), MemoryGraph::new());
     println!("stores: in-memory (data lives as long as this process)");
     seed_demo_catalogue(&synced).await?;
+    serve_synced(synced, true, addr, config).await
+}
+
+/// Seeds the administrator, starts the worker, serves on `addr` until Ctrl-C, stops the worker.
+/// `dev_defaults` allows a generated administrator password (in-memory mode only).
+pub async fn serve_synced<P: PrimaryStore, G: GraphStore>(
+    synced: Synced<P, G>,
+    dev_defaults: bool,
+    addr: SocketAddr,
+    config: ApiConfig,
+) -> Result<(), StartError> {
     let admin = match (
         env("SWIFTBOX_ADMIN_USERNAME"),
         env("SWIFTBOX_ADMIN_PASSWORD"),
     ) {
         (Some(u), Some(p)) => Some((u, p, false)),
-        (None, None) => Some(("admin".to_owned(), random_password()?, true)),
+        (None, None) if dev_defaults => Some(("admin".to_owned(), random_password()?, true)),
+        (None, None) => {
+            println!(
+                "no administrator seeded (set SWIFTBOX_ADMIN_USERNAME and SWIFTBOX_ADMIN_PASSWORD)"
+            );
+            None
+        }
         _ => {
             return Err(
                 "set both SWIFTBOX_ADMIN_USERNAME and SWIFTBOX_ADMIN_PASSWORD, or neither".into(),
@@ -182,13 +199,19 @@ pub async fn run() -> Result<(), StartError> {
     }
     let worker = synced.worker(WorkerConfig::default())?.spawn();
     let state = AppState::with_config(std::sync::Arc::new(synced), config);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!(
-        "swiftbox api listening on http://{}",
-        listener.local_addr()?
-    );
-    crate::serve(listener, state, ctrl_c()).await?;
+    let served = async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        println!(
+            "swiftbox api listening on http://{}",
+            listener.local_addr()?
+        );
+        crate::serve(listener, state, ctrl_c()).await
+    }
+    .await;
     println!("shutting down: waiting for the sync worker");
-    worker.shutdown().await?;
+    // Stop the worker also when serving failed (for example the address was taken).
+    let stopped = worker.shutdown().await;
+    served?;
+    stopped?;
     Ok(())
 }

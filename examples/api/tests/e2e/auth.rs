@@ -298,3 +298,40 @@ async fn signup_and_login_do_not_reveal_which_accounts_exist() {
 
     api.stop().await;
 }
+
+#[tokio::test]
+async fn admin_seeding_never_promotes_an_existing_account() {
+    use swiftbox_api_example::run::{seed_admin, AdminSeed};
+    use swiftbox_core::memory::{MemoryGraph, MemoryStore};
+    use swiftbox_core::{NewUser, PrimaryStore};
+
+    let store = swiftbox_sync::Synced::new(MemoryStore::new(), MemoryGraph::new());
+    store
+        .create_user(NewUser::new("boss", "boss@example.com").with_password(PASSWORD))
+        .await
+        .expect("user");
+    let seeded = seed_admin(&store, "boss", "x@example.com", "another password")
+        .await
+        .expect("seed");
+    assert_eq!(seeded, AdminSeed::NotAdmin);
+    let boss = store.authenticate("boss", PASSWORD).await.expect("auth");
+    assert_eq!(
+        boss.map(|u| u.is_admin),
+        Some(false),
+        "not promoted, password unchanged"
+    );
+
+    let seeded = seed_admin(&store, "chief", "chief@example.com", "chief password")
+        .await
+        .expect("seed");
+    assert_eq!(seeded, AdminSeed::Created);
+    let again = seed_admin(&store, "chief", "chief@example.com", "other password")
+        .await
+        .expect("seed");
+    assert_eq!(again, AdminSeed::Existed);
+    let chief = store
+        .authenticate("chief", "chief password")
+        .await
+        .expect("auth");
+    assert_eq!(chief.map(|u| u.is_admin), Some(true));
+}
