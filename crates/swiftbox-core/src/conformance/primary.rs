@@ -46,10 +46,18 @@ pub use sync::{
 /// ```ignore
 /// swiftbox_core::primary_conformance_tests!(|| async { swiftbox_core::memory::MemoryStore::new() });
 /// ```
+///
+/// A backend whose server may be missing passes `skippable:` and a maker returning a future of
+/// `Option<store>`: on `None` the test returns at once, so the maker must say loudly why (as
+/// `swiftbox_testsupport::mongo()` does, or panic under CI).
+///
+/// ```ignore
+/// swiftbox_core::primary_conformance_tests!(skippable: || async { fresh_store_if_server().await });
+/// ```
 #[macro_export]
 macro_rules! primary_conformance_tests {
-    ($make:expr) => {
-        $crate::primary_conformance_tests!(@checks $make;
+    (@list @$mode:ident $make:expr) => {
+        $crate::primary_conformance_tests!(@checks @$mode $make;
             users_crud,
             user_uniqueness,
             authenticate,
@@ -76,7 +84,7 @@ macro_rules! primary_conformance_tests {
             expected_graph_pages,
         );
     };
-    (@checks $make:expr; $($check:ident),* $(,)?) => {
+    (@checks @always $make:expr; $($check:ident),* $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
@@ -84,5 +92,20 @@ macro_rules! primary_conformance_tests {
                 $crate::conformance::primary::$check(&store).await;
             }
         )*
+    };
+    (@checks @skippable $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let Some(store) = ($make)().await else { return };
+                $crate::conformance::primary::$check(&store).await;
+            }
+        )*
+    };
+    (skippable: $make:expr) => {
+        $crate::primary_conformance_tests!(@list @skippable $make);
+    };
+    ($make:expr) => {
+        $crate::primary_conformance_tests!(@list @always $make);
     };
 }
