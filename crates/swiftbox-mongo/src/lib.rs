@@ -1,1 +1,108 @@
-//! SwiftBox mongo (skeleton; filled by its issue).
+//! # swiftbox-mongo
+//!
+//! [`MongoStore`]: SwiftBox's system of record on MongoDB, a complete
+//! [`swiftbox_core::PrimaryStore`] over the official `mongodb` driver (3.x). It uses only
+//! single-document atomic operations (find, insert, update and find-and-modify with `$set`,
+//! `$inc`, `$min`, `$push`, `$pull`, `$pullAll`; conditional deletes; counts; ordinary and
+//! unique indexes), so it runs on standalone MongoDB 4.2+, replica sets, sharded clusters and
+//! FerretDB alike: no multi-document transactions, no change streams, no aggregation stages
+//! beyond what `countDocuments` needs.
+//!
+//! ```no_run
+//! use swiftbox_core::{Currency, Money, NewCategory, NewProduct, NewUser, PrimaryStore};
+//! use swiftbox_mongo::{MongoConfig, MongoStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> swiftbox_core::Result<()> {
+//! // Or MongoStore::connect("mongodb://localhost:27017", "shop"), or MongoStore::from_env().
+//! let config = MongoConfig::builder("mongodb://localhost:27017", "shop")
+//!     .max_pool_size(20)
+//!     .app_name("shop-api")
+//!     .build()?;
+//! let store = MongoStore::connect_with(config).await?; // creates the indexes
+//! let ann = store.create_user(NewUser::new("ann", "ann@example.com")).await?;
+//! let books = store.create_category(NewCategory::new("Books")).await?;
+//! let book = store
+//!     .create_product(NewProduct {
+//!         name: "Rust in Action".into(),
+//!         description: String::new(),
+//!         price: Money::new(3999, Currency::USD),
+//!         images: vec![],
+//!         category: books.id,
+//!         stock: 10,
+//!     })
+//!     .await?;
+//! assert_eq!(store.get_product(&book.id).await?.stock, 10);
+//! # let _ = ann;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Storage
+//!
+//! One collection per entity kind (`users`, `categories`, `products`, `orders`, `reviews`);
+//! documents keyed by the entity's canonical UUID string in `_id`; money as integer minor units
+//! and a currency code; times as BSON dates (see [`model`](self#storage) docs in the source).
+//! Lists are ordered by `_id` and paged with a `{_id: {$gt: cursor}}` filter and one extra
+//! document fetched to know whether there is a next page, so pages are stable under concurrent
+//! inserts.
+//!
+//! Unique values (username, e-mail, category name, one review per user and product) are
+//! enforced by unique indexes on separate *key* fields; deleting an entity replaces its keys by
+//! a value no input can equal (a control character and its id), so the value is free at once
+//! while the tombstone waits for the graph. [`MongoStore::migrate`] (run by `connect`) creates
+//! the indexes idempotently.
+//!
+//! ## Sync bookkeeping
+//!
+//! Each document carries its own sync state (version, acknowledged version, owed-since time,
+//! failed attempts, set-aside flag, sync bucket, tombstone flag), changed by the same
+//! single-document update as the entity itself, so a write and the graph change it owes can
+//! never be separated. Acknowledgements are conditional on the version, so a write that races
+//! the graph stays owed. See `src/sync.rs`.
+//!
+//! ## Orders and stock
+//!
+//! Placing an order reserves stock with one conditional update per product (`stock >= q`),
+//! in a deterministic order, gives back what it reserved when a later item fails, and only
+//! then inserts the order: concurrent orders never oversell and a failed order leaves stock as
+//! it was. Reservations carry markers, so what a crash interrupts is recoverable with
+//! [`MongoStore::recover_reservations`]. See `src/orders.rs`.
+//!
+//! ## Errors
+//!
+//! Duplicate keys become [`swiftbox_core::Error::Conflict`] naming the field; server selection,
+//! network, pool and timeout failures become [`swiftbox_core::Error::Unavailable`] (retryable,
+//! and the same store recovers by itself once the server is back); anything else becomes
+//! [`swiftbox_core::Error::Backend`] with the driver error as its source. Input is only ever
+//! used as a *value* in a filter (never as a key or operator, no `$where`), so a username of
+//! `{"$gt": ""}` is just that string.
+//!
+//! ## Testing against a real MongoDB
+//!
+//! The tests in `tests/` run against the server `SWIFTBOX_MONGO_URI` names (FerretDB by
+//! default, started by `scripts/servers.sh`); point it at a MongoDB 4.2+ server to run them
+//! there: `SWIFTBOX_MONGO_URI=mongodb://localhost:27017 cargo test -p swiftbox-mongo`.
+#![deny(missing_docs)]
+#![warn(
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::future_not_send
+)]
+
+mod catalog;
+mod config;
+mod error;
+mod lock;
+mod model;
+mod orders;
+mod reviews;
+mod schema;
+mod store;
+mod sync;
+mod users;
+
+pub use config::{redact_uri, MongoConfig, MongoConfigBuilder, DB_VAR, DEFAULT_DB, URI_VAR};
+pub use store::MongoStore;
+
+pub(crate) use swiftbox_core::PageRequest;

@@ -1,0 +1,21 @@
+//! Shared by this crate's server tests: a fresh store on a database of its own.
+
+#![allow(dead_code, unreachable_pub)]
+
+use swiftbox_mongo::MongoStore;
+
+/// A store on a fresh database of the test server, or `None` (after a loud `SKIPPED:` line)
+/// when there is no server and `CI` is unset; under `CI` a missing server fails the test.
+/// The database is named after the running test (its thread name) when there is one.
+pub async fn fresh_store(test: &str) -> Option<MongoStore> {
+    let server = swiftbox_testsupport::mongo().await?;
+    let thread = std::thread::current();
+    let name = thread
+        .name()
+        .map_or(test, |n| n.rsplit("::").next().unwrap_or(n));
+    let db = server.unique_database(name);
+    match MongoStore::connect(&server.uri, &db).await {
+        Ok(store) => Some(store),
+        Err(e) => panic!("cannot connect to {server:?}: {e}"),
+    }
+}
