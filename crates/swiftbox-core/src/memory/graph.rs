@@ -7,6 +7,7 @@
 //! their products the same way, per product its order lines and units, per user their orders by
 //! time, and all purchases by time (for trending).
 
+mod fast;
 mod query;
 mod state;
 

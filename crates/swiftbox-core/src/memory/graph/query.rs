@@ -3,9 +3,10 @@
 //! the trending window.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use super::fast::{HashMap, HashSet};
 use super::state::State;
 use crate::error::{EntityKind, Result};
 use crate::graph::{
@@ -63,6 +64,44 @@ fn page<K: Ord + Copy + std::fmt::Display, V>(
                 .map(|(_, v)| record(v))
                 .collect(),
         },
+    }
+}
+
+/// A collaborative-filtering candidate: how many distinct peers reached it, and the smallest
+/// three seed ids through which they did (kept inline: there are up to 500 000 updates).
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    peers: u64,
+    because: [ProductId; 3],
+    len: usize,
+}
+
+impl Default for Candidate {
+    fn default() -> Self {
+        Self {
+            peers: 0,
+            because: [ProductId::from_u128(0); 3],
+            len: 0,
+        }
+    }
+}
+
+impl Candidate {
+    fn add_seed(&mut self, seed: ProductId) {
+        let held = &self.because[..self.len];
+        let pos = match held.binary_search(&seed) {
+            Ok(_) => return,
+            Err(pos) => pos,
+        };
+        if pos >= 3 {
+            return;
+        }
+        let end = (self.len + 1).min(3);
+        for i in (pos + 1..end).rev() {
+            self.because[i] = self.because[i - 1];
+        }
+        self.because[pos] = seed;
+        self.len = end;
     }
 }
 
@@ -128,7 +167,7 @@ impl State {
         let has_bought = |p: &ProductId| bought.is_some_and(|b| b.contains(p));
 
         // Peers, each with the seeds that led to them.
-        let mut peers: HashMap<UserId, Vec<ProductId>> = HashMap::new();
+        let mut peers: HashMap<UserId, Vec<ProductId>> = HashMap::default();
         for seed in self.recent_products(user, limits.seed_products) {
             for peer in self.recent_buyers(&seed, limits.buyers_per_product) {
                 if peer != *user {
@@ -136,39 +175,34 @@ impl State {
                 }
             }
         }
-        // Candidate -> (distinct peers, first three seeds by id).
-        let mut candidates: HashMap<ProductId, (u64, Vec<ProductId>)> = HashMap::new();
+        // Candidate -> distinct peers and the first three seeds (by id) that reached it.
+        let mut candidates: HashMap<ProductId, Candidate> = HashMap::default();
         for (peer, seeds) in &peers {
             for q in self.recent_products(peer, limits.products_per_buyer) {
                 if has_bought(&q) {
                     continue;
                 }
-                let (score, because) = candidates.entry(q).or_default();
-                *score += 1;
+                let c = candidates.entry(q).or_default();
+                c.peers += 1;
                 for s in seeds {
-                    if let Err(pos) = because.binary_search(s) {
-                        if pos < 3 {
-                            because.insert(pos, *s);
-                            because.truncate(3);
-                        }
-                    }
+                    c.add_seed(*s);
                 }
             }
         }
         let ranked = top_k(
             candidates.into_iter().collect(),
             limit,
-            |a: &(ProductId, (u64, Vec<ProductId>)), b| {
-                b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0))
-            },
+            |a: &(ProductId, Candidate), b| b.1.peers.cmp(&a.1.peers).then_with(|| a.0.cmp(&b.0)),
         );
         let mut recs: Vec<Recommendation> = ranked
             .into_iter()
-            .map(|(product, (score, because))| Recommendation {
+            .map(|(product, c)| Recommendation {
                 product,
                 name: self.product_name(&product),
-                score: score as f64,
-                reason: Reason::CoPurchased { because },
+                score: c.peers as f64,
+                reason: Reason::CoPurchased {
+                    because: c.because[..c.len].to_vec(),
+                },
             })
             .collect();
         if recs.len() >= limit {
@@ -183,7 +217,7 @@ impl State {
         if let Some(viewed) = self.views.get(user) {
             touched.extend(viewed.keys().copied());
         }
-        let mut per_category: HashMap<&str, u64> = HashMap::new();
+        let mut per_category: HashMap<&str, u64> = HashMap::default();
         for p in &touched {
             if let Some(node) = self.products.get(p) {
                 *per_category.entry(node.category.as_str()).or_default() += 1;
@@ -241,7 +275,7 @@ impl State {
         limit: usize,
         limits: &GraphLimits,
     ) -> Vec<ScoredProduct> {
-        let mut scores: HashMap<ProductId, u64> = HashMap::new();
+        let mut scores: HashMap<ProductId, u64> = HashMap::default();
         for buyer in self.recent_buyers(product, limits.buyers_per_product) {
             for q in self.recent_products(&buyer, limits.products_per_buyer) {
                 if q != *product {
@@ -302,7 +336,7 @@ impl State {
             OrderId::from_u128(u128::MAX),
             ProductId::from_u128(u128::MAX),
         );
-        let mut scores: HashMap<ProductId, f64> = HashMap::new();
+        let mut scores: HashMap<ProductId, f64> = HashMap::default();
         for ((at, _, product), qty) in self
             .by_time
             .range((Bound::Included(first), Bound::Included(last)))
@@ -356,7 +390,7 @@ impl State {
         let Some(mine) = self.user_products.get(user) else {
             return Vec::new();
         };
-        let mut candidates: HashSet<UserId> = HashSet::new();
+        let mut candidates: HashSet<UserId> = HashSet::default();
         for seed in mine.recent().take(limits.seed_products) {
             candidates.extend(
                 self.recent_buyers(&seed, limits.buyers_per_product)

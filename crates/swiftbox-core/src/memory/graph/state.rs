@@ -1,11 +1,12 @@
 //! The graph's state and its indexes, and how a batch of changes is applied to them.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 
 use chrono::{DateTime, Utc};
 
+use super::fast::{HashMap, HashSet};
 use crate::error::{EntityKind, Error, Result};
 use crate::graph::{
     ApplyReport, CategoryNode, GraphChange, GraphCounts, GraphRecord, OrderPurchases, ProductNode,
@@ -27,7 +28,7 @@ impl<K> Default for Recency<K> {
     fn default() -> Self {
         Self {
             order: BTreeSet::new(),
-            latest: HashMap::new(),
+            latest: HashMap::default(),
         }
     }
 }
@@ -154,9 +155,15 @@ fn apply_rank(change: &GraphChange) -> (u8, u8) {
 /// delete naming an id that is not one.
 fn canonical_entity(change: &GraphChange) -> Result<EntityRef> {
     let entity = change.entity();
-    let GraphChange::Delete { .. } = change else {
-        return Ok(entity);
-    };
+    match change {
+        GraphChange::Upsert(_) => Ok(entity),
+        GraphChange::Delete { .. } => canonical_ref(&entity),
+    }
+}
+
+/// `entity` with its id in canonical form, or [`Error::Invalid`] when it is not an id of its
+/// kind (upper-case UUIDs name the same entity as their lower-case form).
+fn canonical_ref(entity: &EntityRef) -> Result<EntityRef> {
     let id = &entity.id;
     let canonical = match entity.kind {
         EntityKind::User => UserId::parse(id)?.to_string(),
@@ -187,7 +194,7 @@ impl State {
     /// batch changes nothing.
     pub(super) fn apply(&mut self, changes: &[GraphChange]) -> Result<ApplyReport> {
         // One winner per entity; the others are stale unless they equal the winner.
-        let mut winners: HashMap<EntityRef, usize> = HashMap::new();
+        let mut winners: HashMap<EntityRef, usize> = HashMap::default();
         let mut entities = Vec::with_capacity(changes.len());
         for (i, change) in changes.iter().enumerate() {
             let entity = canonical_entity(change)?;
@@ -206,7 +213,7 @@ impl State {
                 .cmp(&apply_rank(&changes[b.1]))
                 .then_with(|| a.0.cmp(b.0))
         });
-        let mut outcomes: HashMap<&EntityRef, Outcome> = HashMap::new();
+        let mut outcomes: HashMap<&EntityRef, Outcome> = HashMap::default();
         for (entity, i) in order {
             let outcome = self.apply_one(entity, &changes[i]);
             outcomes.insert(entity, outcome);
@@ -232,9 +239,11 @@ impl State {
     }
 
     /// Removes the tombstones of `entities`; returns how many there were.
+    /// Ids that are not ids of their kind name no tombstone.
     pub(super) fn forget_tombstones(&mut self, entities: &[EntityRef]) -> u64 {
         entities
             .iter()
+            .filter_map(|e| canonical_ref(e).ok())
             .filter(|e| self.tombstones.remove(e).is_some())
             .count() as u64
     }
