@@ -61,6 +61,7 @@ macro_rules! graph_conformance_tests {
             deleting_orders_reviews_categories,
             product_category_moves,
             record_view_semantics,
+            forgetting_tombstones,
         );
     };
     (@checks $make:expr; $($check:ident),+ $(,)?) => {

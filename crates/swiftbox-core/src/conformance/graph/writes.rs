@@ -756,3 +756,28 @@ pub async fn fan_out_is_capped(graph: &dyn GraphStore) {
     expected.extend((51..=100).map(|i| (b(i), 1)));
     assert_same(got, expected, "similar users of B150 (buyers capped)");
 }
+
+/// Forgetting a tombstone lets an upsert of any version back in; live entities are untouched.
+pub async fn forgetting_tombstones(graph: &dyn GraphStore) {
+    ok(fixture::load(graph).await, "load");
+    apply(graph, &[delete(EntityKind::Review, review(1), 3)]).await;
+    let r1 = EntityRef::new(EntityKind::Review, review(1));
+    let u1 = EntityRef::new(EntityKind::User, user(1));
+    let forgotten = ok(graph.forget_tombstones(&[r1.clone(), u1]).await, "forget");
+    assert_same(forgotten, 1, "tombstones forgotten (R1; U1 is live)");
+    let again = ok(graph.forget_tombstones(&[r1]).await, "forget again");
+    assert_same(again, 0, "nothing left to forget");
+    let rep = apply(
+        graph,
+        &[GraphChange::Upsert(GraphRecord::Review(
+            fixture::review_edge(1),
+        ))],
+    )
+    .await;
+    assert_same(
+        rep,
+        report(1, 0, vec![]),
+        "R1 at version 1 after forgetting",
+    );
+    expect_counts(graph, counts(6, 4, 9, 10, 2, 15, 5), "counts").await;
+}
