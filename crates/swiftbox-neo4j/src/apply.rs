@@ -1,0 +1,458 @@
+//! [`swiftbox_core::GraphStore::apply`]: a batch of changes in one transaction, one
+//! `UNWIND $rows` query per kind and operation.
+//!
+//! Every query takes the rows of one kind, checks each row's version against what the graph
+//! holds (the node's `version`, the highest `version` of an order's `PURCHASED` relationships,
+//! the review relationship's `version`, or the tombstone a delete left), checks the referenced
+//! nodes, writes only the rows that pass, and returns one `(i, outcome)` row per input row
+//! (`applied`, `stale` or `deferred`), from which the [`ApplyReport`] is built.
+//!
+//! Deletes leave a tombstone node (`SwiftboxTombstone {key: "kind:id", version}`) so that a
+//! stale upsert replayed after the delete cannot bring the entity back; an upsert with a higher
+//! version than the tombstone applies and removes it.
+
+use std::collections::HashMap;
+
+use neo4rs::{query, BoltType, Query};
+use swiftbox_core::graph::PurchasedItem;
+use swiftbox_core::{
+    ApplyReport, CategoryId, EntityKind, EntityRef, Error, GraphChange, GraphRecord, OrderId,
+    ProductId, Result, ReviewId, UserId,
+};
+
+use crate::error::{self, Msg};
+use crate::graph::{param, Neo4jGraph};
+
+/// Upserts of users and categories (placeholders `%NODE%`, and `%SET%` for the properties).
+const NODE_UPSERT: &str = "
+UNWIND $rows AS row
+OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+OPTIONAL MATCH (n:%NODE% {id: row.id})
+WITH row, CASE WHEN n.version > row.version OR t.version >= row.version THEN 'stale' ELSE 'applied' END AS outcome
+CALL {
+  WITH row, outcome
+  WITH row WHERE outcome = 'applied'
+  MERGE (n:%NODE% {id: row.id})
+  SET %SET%, n.version = row.version
+  WITH row
+  OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+  DELETE t
+}
+RETURN row.i AS i, outcome";
+
+/// Upserts of products: deferred without their category node; a changed category moves
+/// `BELONGS_TO`.
+const PRODUCT_UPSERT: &str = "
+UNWIND $rows AS row
+OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+OPTIONAL MATCH (n:%Product% {id: row.id})
+OPTIONAL MATCH (c:%Category% {name: row.category})
+WITH row, c, CASE WHEN n.version > row.version OR t.version >= row.version THEN 'stale'
+                  WHEN c IS NULL THEN 'deferred' ELSE 'applied' END AS outcome
+CALL {
+  WITH row, c, outcome
+  WITH row, c WHERE outcome = 'applied'
+  MERGE (n:%Product% {id: row.id})
+  SET n.name = row.name, n.category = row.category, n.price = row.price,
+      n.currency = row.currency, n.version = row.version
+  WITH row, n, c
+  CALL { WITH n, c MATCH (n)-[old:%BELONGS_TO%]->(other) WHERE other <> c DELETE old }
+  MERGE (n)-[:%BELONGS_TO%]->(c)
+  WITH row
+  OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+  DELETE t
+}
+RETURN row.i AS i, outcome";
+
+/// Upserts of orders: deferred without the user node or any product node; the order's
+/// `PURCHASED` set is replaced, never added to.
+const ORDER_UPSERT: &str = "
+UNWIND $rows AS row
+OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+OPTIONAL MATCH (u:%User% {id: row.user})
+CALL { WITH row OPTIONAL MATCH ()-[r:%PURCHASED% {order_id: row.id}]->() RETURN max(r.version) AS held }
+CALL { WITH row UNWIND row.items AS item OPTIONAL MATCH (p:%Product% {id: item.product}) RETURN count(p) AS found }
+WITH row, u, CASE WHEN held > row.version OR t.version >= row.version THEN 'stale'
+                  WHEN u IS NULL OR found < size(row.items) THEN 'deferred' ELSE 'applied' END AS outcome
+CALL {
+  WITH row, u, outcome
+  WITH row, u WHERE outcome = 'applied'
+  OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+  DELETE t
+  WITH row, u
+  CALL { WITH row MATCH ()-[old:%PURCHASED% {order_id: row.id}]->() DELETE old }
+  WITH row, u
+  UNWIND row.items AS item
+  MATCH (p:%Product% {id: item.product})
+  CREATE (u)-[:%PURCHASED% {order_id: row.id, quantity: item.quantity, price: item.price,
+                            currency: item.currency, timestamp: row.ts, version: row.version}]->(p)
+}
+RETURN row.i AS i, outcome";
+
+/// Upserts of reviews: deferred without the user or product node.
+const REVIEW_UPSERT: &str = "
+UNWIND $rows AS row
+OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+OPTIONAL MATCH (u:%User% {id: row.user})
+OPTIONAL MATCH (p:%Product% {id: row.product})
+CALL { WITH row OPTIONAL MATCH ()-[r:%REVIEWED% {id: row.id}]->() RETURN max(r.version) AS held }
+WITH row, u, p, CASE WHEN held > row.version OR t.version >= row.version THEN 'stale'
+                     WHEN u IS NULL OR p IS NULL THEN 'deferred' ELSE 'applied' END AS outcome
+CALL {
+  WITH row, u, p, outcome
+  WITH row, u, p WHERE outcome = 'applied'
+  OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+  DELETE t
+  WITH row, u, p
+  CALL { WITH row MATCH ()-[old:%REVIEWED% {id: row.id}]->() DELETE old }
+  CREATE (u)-[:%REVIEWED% {id: row.id, rating: row.rating, version: row.version}]->(p)
+}
+RETURN row.i AS i, outcome";
+
+/// Deletes of orders or reviews: their relationships (placeholder `%REL%`, key property
+/// `%KEY%`), leaving a tombstone.
+const REL_DELETE: &str = "
+UNWIND $rows AS row
+OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+CALL { WITH row OPTIONAL MATCH ()-[r:%REL% {%KEY%: row.id}]->() RETURN max(r.version) AS held }
+WITH row, CASE WHEN held > row.version OR t.version > row.version THEN 'stale' ELSE 'applied' END AS outcome
+CALL {
+  WITH row, outcome
+  WITH row WHERE outcome = 'applied'
+  CALL { WITH row MATCH ()-[r:%REL% {%KEY%: row.id}]->() DELETE r }
+  MERGE (t:%SwiftboxTombstone% {key: row.key})
+  SET t.version = row.version
+}
+RETURN row.i AS i, outcome";
+
+/// Deletes of users, products or categories (placeholder `%NODE%`): the node and every
+/// relationship, leaving a tombstone.
+const NODE_DELETE: &str = "
+UNWIND $rows AS row
+OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
+OPTIONAL MATCH (n:%NODE% {id: row.id})
+WITH row, CASE WHEN n.version > row.version OR t.version > row.version THEN 'stale' ELSE 'applied' END AS outcome
+CALL {
+  WITH row, outcome
+  WITH row WHERE outcome = 'applied'
+  OPTIONAL MATCH (n:%NODE% {id: row.id})
+  DETACH DELETE n
+  WITH row
+  MERGE (t:%SwiftboxTombstone% {key: row.key})
+  SET t.version = row.version
+}
+RETURN row.i AS i, outcome";
+
+/// The order the kinds' deletes run in: relationships first, then the nodes they hang on.
+const DELETE_ORDER: [EntityKind; 5] = [
+    EntityKind::Order,
+    EntityKind::Review,
+    EntityKind::Product,
+    EntityKind::User,
+    EntityKind::Category,
+];
+
+/// Whether `a` beats `b` for the same entity: a higher version, and a delete over an upsert of
+/// the same version.
+fn beats(a: &GraphChange, b: &GraphChange) -> bool {
+    let is_delete = |c: &GraphChange| matches!(c, GraphChange::Delete { .. });
+    (a.version(), is_delete(a)) > (b.version(), is_delete(b))
+}
+
+/// The entity a change is about, with its id in canonical form; [`Error::Invalid`] for a
+/// delete naming an id that is not a valid id of its kind.
+fn canonical_entity(change: &GraphChange) -> Result<EntityRef> {
+    let entity = change.entity();
+    let GraphChange::Delete { .. } = change else {
+        return Ok(entity);
+    };
+    let id = &entity.id;
+    let canonical = match entity.kind {
+        EntityKind::User => UserId::parse(id)?.to_string(),
+        EntityKind::Category => CategoryId::parse(id)?.to_string(),
+        EntityKind::Product => ProductId::parse(id)?.to_string(),
+        EntityKind::Order => OrderId::parse(id)?.to_string(),
+        EntityKind::Review => ReviewId::parse(id)?.to_string(),
+    };
+    Ok(EntityRef::new(entity.kind, canonical))
+}
+
+/// Which changes of a batch count: one winner per entity, the highest version, a delete
+/// beating an upsert of the same version, the first of equal changes. Returns each change's
+/// entity and, per entity, the index of its winner.
+pub(crate) fn collapse(
+    changes: &[GraphChange],
+) -> Result<(Vec<EntityRef>, HashMap<EntityRef, usize>)> {
+    let mut winners: HashMap<EntityRef, usize> = HashMap::new();
+    let mut entities = Vec::with_capacity(changes.len());
+    for (i, change) in changes.iter().enumerate() {
+        let entity = canonical_entity(change)?;
+        match winners.get_mut(&entity) {
+            Some(w) if beats(change, &changes[*w]) => *w = i,
+            Some(_) => {}
+            None => {
+                winners.insert(entity.clone(), i);
+            }
+        }
+        entities.push(entity);
+    }
+    Ok((entities, winners))
+}
+
+fn key(entity: &EntityRef) -> String {
+    format!("{}:{}", entity.kind.as_str(), entity.id)
+}
+
+/// The parameter row of an upsert.
+fn upsert_row(i: usize, record: &GraphRecord) -> Result<BoltType> {
+    use param::{i as int, list, map, s, version};
+    let entity = record.entity();
+    let common = [
+        ("i", param::count(i)),
+        ("key", s(key(&entity))),
+        ("id", s(entity.id.clone())),
+        ("version", version(record.version())?),
+    ];
+    let extra: Vec<(&str, BoltType)> = match record {
+        GraphRecord::User(u) => vec![
+            ("username", s(u.username.clone())),
+            ("email", s(u.email.clone())),
+        ],
+        GraphRecord::Category(c) => vec![("name", s(c.name.clone()))],
+        GraphRecord::Product(p) => vec![
+            ("name", s(p.name.clone())),
+            ("category", s(p.category.clone())),
+            ("price", int(p.price.minor)),
+            ("currency", s(p.price.currency.as_str())),
+        ],
+        GraphRecord::Order(o) => vec![
+            ("user", s(o.user.to_string())),
+            ("ts", int(o.placed_at.timestamp_millis())),
+            (
+                "items",
+                list(
+                    dedup_items(&o.items)
+                        .into_iter()
+                        .map(|it| {
+                            map([
+                                ("product", s(it.product.to_string())),
+                                ("quantity", int(it.quantity)),
+                                ("price", int(it.unit_price.minor)),
+                                ("currency", s(it.unit_price.currency.as_str())),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+        ],
+        GraphRecord::Review(r) => vec![
+            ("user", s(r.user.to_string())),
+            ("product", s(r.product.to_string())),
+            ("rating", int(i64::from(r.rating))),
+        ],
+    };
+    Ok(BoltType::Map(
+        common
+            .into_iter()
+            .chain(extra)
+            .map(|(k, v)| (neo4rs::BoltString::from(k), v))
+            .collect(),
+    ))
+}
+
+/// An order's items sorted by product, the first item of each product kept (an order holds
+/// one `PURCHASED` per product).
+fn dedup_items(items: &[PurchasedItem]) -> Vec<&PurchasedItem> {
+    let mut items: Vec<&PurchasedItem> = items.iter().collect();
+    items.sort_by_key(|i| i.product);
+    items.dedup_by_key(|i| i.product);
+    items
+}
+
+/// The parameter row of a delete.
+fn delete_row(i: usize, entity: &EntityRef, version: u64) -> Result<BoltType> {
+    Ok(param::map([
+        ("i", param::count(i)),
+        ("key", param::s(key(entity))),
+        ("id", param::s(entity.id.clone())),
+        ("version", param::version(version)?),
+    ]))
+}
+
+impl Neo4jGraph {
+    fn upsert_template(&self, kind: EntityKind) -> String {
+        let text = match kind {
+            EntityKind::Category => NODE_UPSERT
+                .replace("%NODE%", "%Category%")
+                .replace("%SET%", "n.name = row.name"),
+            EntityKind::User => NODE_UPSERT
+                .replace("%NODE%", "%User%")
+                .replace("%SET%", "n.username = row.username, n.email = row.email"),
+            EntityKind::Product => PRODUCT_UPSERT.to_owned(),
+            EntityKind::Order => ORDER_UPSERT.to_owned(),
+            EntityKind::Review => REVIEW_UPSERT.to_owned(),
+        };
+        self.cypher(&text)
+    }
+
+    fn delete_template(&self, kind: EntityKind) -> String {
+        let text = match kind {
+            EntityKind::Order => REL_DELETE
+                .replace("%REL%", "%PURCHASED%")
+                .replace("%KEY%", "order_id"),
+            EntityKind::Review => REL_DELETE
+                .replace("%REL%", "%REVIEWED%")
+                .replace("%KEY%", "id"),
+            EntityKind::Product => NODE_DELETE.replace("%NODE%", "%Product%"),
+            EntityKind::User => NODE_DELETE.replace("%NODE%", "%User%"),
+            EntityKind::Category => NODE_DELETE.replace("%NODE%", "%Category%"),
+        };
+        self.cypher(&text)
+    }
+
+    pub(crate) async fn apply_changes(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+        let (entities, winners) = collapse(changes)?;
+        let mut order: Vec<usize> = winners.values().copied().collect();
+        order.sort_unstable();
+
+        // Build every parameter row first, so invalid input fails before anything is written.
+        // A row's `i` is the index of its change in `changes`.
+        let mut upserts: HashMap<EntityKind, Vec<BoltType>> = HashMap::new();
+        let mut deletes: HashMap<EntityKind, Vec<BoltType>> = HashMap::new();
+        for &i in &order {
+            let entity = &entities[i];
+            match &changes[i] {
+                GraphChange::Upsert(record) => upserts
+                    .entry(entity.kind)
+                    .or_default()
+                    .push(upsert_row(i, record)?),
+                GraphChange::Delete { version, .. } => deletes
+                    .entry(entity.kind)
+                    .or_default()
+                    .push(delete_row(i, entity, *version)?),
+            }
+        }
+        let mut queries: Vec<Query> = Vec::new();
+        for kind in EntityKind::ALL {
+            if let Some(rows) = upserts.remove(&kind) {
+                queries.push(query(&self.upsert_template(kind)).param("rows", param::list(rows)));
+            }
+        }
+        for kind in DELETE_ORDER {
+            if let Some(rows) = deletes.remove(&kind) {
+                queries.push(query(&self.delete_template(kind)).param("rows", param::list(rows)));
+            }
+        }
+        let results = if queries.is_empty() {
+            Vec::new()
+        } else {
+            self.write_txn("apply", queries).await?
+        };
+
+        let mut outcomes: HashMap<usize, String> = HashMap::new();
+        for row in results.iter().flatten() {
+            let i: i64 = row
+                .get("i")
+                .map_err(|e| error::decode("apply outcome", e))?;
+            let outcome: String = row
+                .get("outcome")
+                .map_err(|e| error::decode("apply outcome", e))?;
+            let i = usize::try_from(i)
+                .map_err(|_| error::decode("apply outcome", format!("row index {i}")))?;
+            outcomes.insert(i, outcome);
+        }
+        // Changes equal to their entity's winner share its outcome (applied each, deferred
+        // listed once); the others are stale.
+        let mut report = ApplyReport::default();
+        for (i, change) in changes.iter().enumerate() {
+            let entity = &entities[i];
+            let w = winners[entity];
+            let same_as_winner = !beats(&changes[w], change);
+            match outcomes.get(&w).map(String::as_str) {
+                Some("applied") if same_as_winner => report.applied += 1,
+                Some("deferred") if same_as_winner => {
+                    if w == i {
+                        report.deferred.push(entity.clone());
+                    }
+                }
+                Some("applied" | "deferred" | "stale") => report.stale += 1,
+                other => {
+                    // The transaction is committed; this is a bug in the queries above.
+                    return Err(Error::backend(
+                        error::STORE,
+                        Msg(format!(
+                            "apply: no valid outcome for {entity} (got {other:?})"
+                        )),
+                    ));
+                }
+            }
+        }
+        report.deferred.sort();
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cat(n: u128, version: u64) -> GraphChange {
+        GraphChange::Upsert(GraphRecord::Category(swiftbox_core::graph::CategoryNode {
+            id: CategoryId::from_u128(n),
+            name: format!("c{n}-{version}"),
+            version,
+        }))
+    }
+
+    fn del(n: u128, version: u64) -> GraphChange {
+        GraphChange::Delete {
+            entity: EntityRef::new(EntityKind::Category, CategoryId::from_u128(n)),
+            version,
+        }
+    }
+
+    fn winner_of(batch: &[GraphChange]) -> usize {
+        let (_, winners) = collapse(batch).unwrap();
+        assert_eq!(winners.len(), 1);
+        winners.into_values().next().unwrap()
+    }
+
+    #[test]
+    fn collapse_keeps_the_highest_version_whatever_the_order() {
+        let batch = [cat(1, 3), cat(1, 5), cat(2, 1), cat(1, 4)];
+        let (entities, winners) = collapse(&batch).unwrap();
+        assert_eq!(winners.len(), 2);
+        assert_eq!(winners[&entities[0]], 1);
+        assert_eq!(winners[&entities[2]], 2);
+    }
+
+    #[test]
+    fn collapse_prefers_a_delete_on_equal_versions_then_the_first_change() {
+        assert_eq!(winner_of(&[cat(1, 2), del(1, 2)]), 1);
+        assert_eq!(winner_of(&[del(1, 2), cat(1, 2)]), 0);
+        assert_eq!(winner_of(&[cat(1, 2), cat(1, 2)]), 0);
+    }
+
+    #[test]
+    fn deletes_with_malformed_ids_are_invalid() {
+        let batch = [GraphChange::Delete {
+            entity: EntityRef::new(EntityKind::Product, "not-an-id"),
+            version: 1,
+        }];
+        let err = collapse(&batch).unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    }
+
+    #[test]
+    fn versions_beyond_i64_are_refused() {
+        let err = upsert_row(
+            0,
+            &match cat(1, u64::MAX) {
+                GraphChange::Upsert(r) => r,
+                GraphChange::Delete { .. } => unreachable!(),
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    }
+}

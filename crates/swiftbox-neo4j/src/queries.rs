@@ -1,0 +1,455 @@
+//! The read queries of [`swiftbox_core::GraphStore`], each one Cypher statement (one
+//! auto-commit transaction), parameterised, with the per-hop caps of [`GraphLimits`] applied by
+//! `CALL { ... ORDER BY ... LIMIT }` subqueries, and the rankings and tie-breaks of the
+//! [`swiftbox_core::graph`] module docs.
+//!
+//! Fan-out: a hop "recent buyers of a product" still reads that product's `PURCHASED`
+//! relationships to find the most recent ones (Neo4j has no per-node index on relationship
+//! properties), but only the capped set is followed further, so a product bought by everyone
+//! costs one scan of its relationships, not a walk through every buyer's history.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use neo4rs::{query, Row};
+use serde::de::DeserializeOwned;
+use swiftbox_core::{
+    Currency, Error, GraphLimits, Money, OrderId, PopularQuery, PopularityMetric, ProductId,
+    PurchaseRecord, Reason, Recommendation, Result, ScoredProduct, SimilarUser, TrendingQuery,
+    UserId,
+};
+
+use crate::error;
+use crate::graph::{param, Neo4jGraph};
+
+/// The *recent products of a user* hop of the core docs: `CALL` subquery importing `$user`,
+/// returning the user's distinct products (as `$out`) by latest purchase, newest first, then
+/// id, at most `$cap` (a parameter name).
+macro_rules! recent_products {
+    ($user:literal, $out:literal, $cap:literal) => {
+        concat!(
+            "CALL {\n  WITH ",
+            $user,
+            "\n  MATCH (",
+            $user,
+            ")-[r:%PURCHASED%]->(x:%Product%)\n",
+            "  WITH x, max(r.timestamp) AS last\n  ORDER BY last DESC, x.id ASC LIMIT $",
+            $cap,
+            "\n  RETURN x AS ",
+            $out,
+            "\n}\n"
+        )
+    };
+}
+
+/// The *recent buyers of a product* hop of the core docs: `CALL` subquery importing
+/// `$product`, returning its distinct buyers (as `$out`) by latest purchase, newest first, then
+/// id, at most `$cap`.
+macro_rules! recent_buyers {
+    ($product:literal, $out:literal, $cap:literal) => {
+        concat!(
+            "CALL {\n  WITH ",
+            $product,
+            "\n  MATCH (",
+            $product,
+            ")<-[r:%PURCHASED%]-(x:%User%)\n",
+            "  WITH x, max(r.timestamp) AS last\n  ORDER BY last DESC, x.id ASC LIMIT $",
+            $cap,
+            "\n  RETURN x AS ",
+            $out,
+            "\n}\n"
+        )
+    };
+}
+
+/// Collaborative filtering over co-purchases: one row per candidate, best first.
+const RECOMMEND_CF: &str = concat!(
+    "MATCH (u:%User% {id: $user})\n",
+    recent_products!("u", "s", "seed"),
+    recent_buyers!("s", "peer", "buyers"),
+    "WITH u, s, peer WHERE peer <> u
+WITH u, peer, collect(s.id) AS via
+",
+    recent_products!("peer", "c", "per_buyer"),
+    "WITH u, c, peer, via WHERE NOT EXISTS { (u)-[:%PURCHASED%]->(c) }
+UNWIND via AS v
+WITH c, count(DISTINCT peer) AS score, collect(DISTINCT v) AS because
+RETURN c.id AS id, c.name AS name, score, because
+ORDER BY score DESC, id ASC
+LIMIT $limit"
+);
+
+/// The cold-start fill: the user's top categories (a product's category is its `category`
+/// property, as in every backend) with their best-selling products (rows with
+/// a category), then the best-selling products overall (rows without), skipping `$exclude`
+/// and what the user bought.
+const RECOMMEND_FILL: &str = "
+OPTIONAL MATCH (u:%User% {id: $user})
+CALL {
+  WITH u
+  CALL {
+    WITH u
+    MATCH (u)-[:%PURCHASED%]->(p:%Product%) RETURN p
+    UNION
+    WITH u
+    MATCH (u)-[:%VIEWED%]->(p:%Product%) RETURN p
+  }
+  WITH p.category AS category, count(DISTINCT p) AS n
+  ORDER BY n DESC, category ASC LIMIT $categories
+  RETURN category, n
+}
+CALL {
+  WITH u, category
+  MATCH (p:%Product% {category: category})
+  WHERE NOT p.id IN $exclude AND (u IS NULL OR NOT EXISTS { (u)-[:%PURCHASED%]->(p) })
+  WITH p, COUNT { (p)<-[:%PURCHASED%]-() } AS pc
+  WHERE pc > 0
+  RETURN p.id AS id, p.name AS name, pc
+  ORDER BY pc DESC, id ASC LIMIT $need
+}
+RETURN category, n, id, name, pc
+UNION ALL
+OPTIONAL MATCH (u:%User% {id: $user})
+CALL {
+  WITH u
+  MATCH (p:%Product%)
+  WHERE NOT p.id IN $exclude AND (u IS NULL OR NOT EXISTS { (u)-[:%PURCHASED%]->(p) })
+  WITH p, COUNT { (p)<-[:%PURCHASED%]-() } AS pc
+  WHERE pc > 0
+  RETURN p.id AS id, p.name AS name, pc
+  ORDER BY pc DESC, id ASC LIMIT $global
+}
+RETURN null AS category, 0 AS n, id, name, pc";
+
+const ALSO_BOUGHT: &str = concat!(
+    "MATCH (p:%Product% {id: $product})\n",
+    recent_buyers!("p", "b", "buyers"),
+    recent_products!("b", "o", "per_buyer"),
+    "WITH p, o, b WHERE o <> p
+WITH o, count(DISTINCT b) AS score
+RETURN o.id AS id, o.name AS name, score
+ORDER BY score DESC, id ASC
+LIMIT $limit"
+);
+
+const SCOPE_ALL: &str = "MATCH (p:%Product%)";
+const SCOPE_CATEGORY: &str = "MATCH (p:%Product% {category: $category})";
+
+const METRIC_PURCHASES: &str = "WITH p, COUNT { (p)<-[:%PURCHASED%]-() } AS score";
+const METRIC_UNITS: &str = "MATCH (p)<-[r:%PURCHASED%]-() WITH p, sum(r.quantity) AS score";
+const METRIC_BUYERS: &str =
+    "MATCH (p)<-[:%PURCHASED%]-(b:%User%) WITH p, count(DISTINCT b) AS score";
+
+const POPULAR_TAIL: &str = "
+WHERE score > 0
+RETURN p.id AS id, p.name AS name, score
+ORDER BY score DESC, id ASC
+LIMIT $limit";
+
+const TRENDING_TAIL: &str = "
+MATCH (p)<-[r:%PURCHASED%]-()
+WHERE r.timestamp >= $from AND r.timestamp <= $now
+WITH p, sum(r.quantity * 0.5 ^ (toFloat($now - r.timestamp) / $half)) AS score
+RETURN p.id AS id, p.name AS name, score
+ORDER BY score DESC, id ASC
+LIMIT $limit";
+
+const HISTORY: &str = "
+MATCH (:%User% {id: $user})-[r:%PURCHASED%]->(p:%Product%)
+RETURN r.order_id AS order_id, p.id AS product, p.name AS name, r.quantity AS quantity,
+       r.price AS price, r.currency AS currency, r.timestamp AS ts
+ORDER BY ts DESC, order_id ASC, product ASC
+LIMIT $limit";
+
+const SIMILAR_USERS: &str = concat!(
+    "MATCH (u:%User% {id: $user})
+CALL {
+  WITH u
+  MATCH (u)-[:%PURCHASED%]->(x:%Product%)
+  RETURN collect(DISTINCT x) AS mine
+}
+",
+    recent_products!("u", "s", "seed"),
+    recent_buyers!("s", "b", "buyers"),
+    "WITH DISTINCT u, mine, b WHERE b <> u
+CALL {
+  WITH b, mine
+  MATCH (b)-[:%PURCHASED%]->(q:%Product%)
+  WITH DISTINCT q, mine
+  RETURN count(q) AS theirs, count(CASE WHEN q IN mine THEN 1 END) AS shared
+}
+WITH b, shared, size(mine) + theirs - shared AS union_size
+WHERE shared > 0
+RETURN b.id AS id, b.username AS username, shared, toFloat(shared) / toFloat(union_size) AS similarity
+ORDER BY similarity DESC, shared DESC, id ASC
+LIMIT $limit"
+);
+
+/// A fill candidate: purchase count, product, name.
+type Candidate = (i64, ProductId, String);
+
+/// Reads one column of a row.
+pub(crate) fn get<T: DeserializeOwned>(row: &Row, column: &str) -> Result<T> {
+    row.get::<T>(column)
+        .map_err(|e| error::decode(column, format!("{e}")))
+}
+
+pub(crate) fn parse_id<T>(s: &str, parse: impl Fn(&str) -> Result<T>) -> Result<T> {
+    parse(s).map_err(|e| error::decode("id", format!("{s:?}: {e}")))
+}
+
+pub(crate) fn money(minor: i64, currency: &str) -> Result<Money> {
+    let currency = Currency::parse(currency).map_err(|e| error::decode("currency", e))?;
+    Ok(Money::new(minor, currency))
+}
+
+pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| error::decode("timestamp", format!("{ms} out of range")))
+}
+
+/// Scored products from rows with `id`, `name` and a numeric `score` column (integer or float).
+fn scored(rows: &[Row]) -> Result<Vec<ScoredProduct>> {
+    rows.iter()
+        .map(|row| {
+            let id: String = get(row, "id")?;
+            let score = match row.get::<i64>("score") {
+                Ok(n) => n as f64,
+                Err(_) => get::<f64>(row, "score")?,
+            };
+            Ok(ScoredProduct {
+                product: parse_id(&id, ProductId::parse)?,
+                name: get(row, "name")?,
+                score,
+            })
+        })
+        .collect()
+}
+
+impl Neo4jGraph {
+    fn caps(&self) -> GraphLimits {
+        self.inner.config.limits
+    }
+
+    pub(crate) async fn recommendations(
+        &self,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<Recommendation>> {
+        let caps = self.caps();
+        caps.check_limit(limit)?;
+        let q = query(&self.cypher(RECOMMEND_CF))
+            .param("user", user.to_string())
+            .param("seed", param::count(caps.seed_products))
+            .param("buyers", param::count(caps.buyers_per_product))
+            .param("per_buyer", param::count(caps.products_per_buyer))
+            .param("limit", param::count(limit));
+        let rows = self.read("recommendations", q).await?;
+        let mut recs = Vec::with_capacity(limit);
+        for row in &rows {
+            let id: String = get(row, "id")?;
+            let score: i64 = get(row, "score")?;
+            let because: Vec<String> = get(row, "because")?;
+            let mut because = because
+                .iter()
+                .map(|s| parse_id(s, ProductId::parse))
+                .collect::<Result<Vec<_>>>()?;
+            because.sort();
+            because.truncate(3);
+            recs.push(Recommendation {
+                product: parse_id(&id, ProductId::parse)?,
+                name: get(row, "name")?,
+                score: score as f64,
+                reason: Reason::CoPurchased { because },
+            });
+        }
+        if recs.len() < limit {
+            self.fill(user, limit, &mut recs).await?;
+        }
+        Ok(recs)
+    }
+
+    /// The second round trip of [`Self::recommendations`], only when collaborative filtering
+    /// gave fewer than `limit`.
+    async fn fill(
+        &self,
+        user: &UserId,
+        limit: usize,
+        recs: &mut Vec<Recommendation>,
+    ) -> Result<()> {
+        let caps = self.caps();
+        let need = limit - recs.len();
+        let exclude: Vec<String> = recs.iter().map(|r| r.product.to_string()).collect();
+        let q = query(&self.cypher(RECOMMEND_FILL))
+            .param("user", user.to_string())
+            .param("exclude", exclude)
+            .param("categories", param::count(caps.fallback_categories))
+            .param("need", param::count(need))
+            .param("global", param::count(need.saturating_mul(2)));
+        let rows = self.read("recommendations fill", q).await?;
+
+        // category name -> (n, products); products ranked by count desc, id asc.
+        let mut by_category: BTreeMap<String, (i64, Vec<Candidate>)> = BTreeMap::new();
+        let mut popular: Vec<Candidate> = Vec::new();
+        for row in &rows {
+            let id: String = get(row, "id")?;
+            let entry = (
+                get::<i64>(row, "pc")?,
+                parse_id(&id, ProductId::parse)?,
+                get::<String>(row, "name")?,
+            );
+            match get::<Option<String>>(row, "category")? {
+                Some(category) => {
+                    let n: i64 = get(row, "n")?;
+                    by_category
+                        .entry(category)
+                        .or_insert((n, Vec::new()))
+                        .1
+                        .push(entry);
+                }
+                None => popular.push(entry),
+            }
+        }
+        let rank = |a: &Candidate, b: &Candidate| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        let mut categories: Vec<(String, (i64, Vec<Candidate>))> =
+            by_category.into_iter().collect();
+        categories.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+        let mut listed: HashSet<ProductId> = recs.iter().map(|r| r.product).collect();
+        let candidates = categories
+            .into_iter()
+            .flat_map(|(category, (_, mut products))| {
+                products.sort_by(rank);
+                products.into_iter().map(move |p| {
+                    (
+                        p,
+                        Reason::PopularInCategory {
+                            category: category.clone(),
+                        },
+                    )
+                })
+            })
+            .chain({
+                popular.sort_by(rank);
+                popular.into_iter().map(|p| (p, Reason::Popular))
+            });
+        for ((count, product, name), reason) in candidates {
+            if recs.len() >= limit {
+                break;
+            }
+            if listed.insert(product) {
+                recs.push(Recommendation {
+                    product,
+                    name,
+                    score: count as f64,
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn also_bought_q(
+        &self,
+        product: &ProductId,
+        limit: usize,
+    ) -> Result<Vec<ScoredProduct>> {
+        let caps = self.caps();
+        caps.check_limit(limit)?;
+        let q = query(&self.cypher(ALSO_BOUGHT))
+            .param("product", product.to_string())
+            .param("buyers", param::count(caps.buyers_per_product))
+            .param("per_buyer", param::count(caps.products_per_buyer))
+            .param("limit", param::count(limit));
+        scored(&self.read("also_bought", q).await?)
+    }
+
+    pub(crate) async fn popular_q(&self, pq: &PopularQuery) -> Result<Vec<ScoredProduct>> {
+        self.caps().check_limit(pq.limit)?;
+        let scope = if pq.category.is_some() {
+            SCOPE_CATEGORY
+        } else {
+            SCOPE_ALL
+        };
+        let metric = match pq.metric {
+            PopularityMetric::Purchases => METRIC_PURCHASES,
+            PopularityMetric::Units => METRIC_UNITS,
+            PopularityMetric::Buyers => METRIC_BUYERS,
+        };
+        let text = self.cypher(&format!("{scope}\n{metric}\n{POPULAR_TAIL}"));
+        let mut q = query(&text).param("limit", param::count(pq.limit));
+        if let Some(c) = &pq.category {
+            q = q.param("category", c.as_str());
+        }
+        scored(&self.read("popular", q).await?)
+    }
+
+    pub(crate) async fn trending_q(&self, tq: &TrendingQuery) -> Result<Vec<ScoredProduct>> {
+        self.caps().check_limit(tq.limit)?;
+        tq.validate()?;
+        let now = tq.now.timestamp_millis();
+        let from = now
+            .checked_sub(tq.window.num_milliseconds())
+            .ok_or_else(|| Error::invalid("now", "out of range"))?;
+        let scope = if tq.category.is_some() {
+            SCOPE_CATEGORY
+        } else {
+            SCOPE_ALL
+        };
+        let text = self.cypher(&format!("{scope}\n{TRENDING_TAIL}"));
+        let mut q = query(&text)
+            .param("now", now)
+            .param("from", from)
+            .param("half", tq.half_life.num_milliseconds() as f64)
+            .param("limit", param::count(tq.limit));
+        if let Some(c) = &tq.category {
+            q = q.param("category", c.as_str());
+        }
+        scored(&self.read("trending", q).await?)
+    }
+
+    pub(crate) async fn history(&self, user: &UserId, limit: usize) -> Result<Vec<PurchaseRecord>> {
+        self.caps().check_limit(limit)?;
+        let q = query(&self.cypher(HISTORY))
+            .param("user", user.to_string())
+            .param("limit", param::count(limit));
+        let rows = self.read("purchase_history", q).await?;
+        rows.iter()
+            .map(|row| {
+                let order: String = get(row, "order_id")?;
+                let product: String = get(row, "product")?;
+                let currency: String = get(row, "currency")?;
+                Ok(PurchaseRecord {
+                    order_id: parse_id(&order, OrderId::parse)?,
+                    product: parse_id(&product, ProductId::parse)?,
+                    product_name: get(row, "name")?,
+                    quantity: get(row, "quantity")?,
+                    unit_price: money(get(row, "price")?, &currency)?,
+                    purchased_at: time(get(row, "ts")?)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn similar(&self, user: &UserId, limit: usize) -> Result<Vec<SimilarUser>> {
+        let caps = self.caps();
+        caps.check_limit(limit)?;
+        let q = query(&self.cypher(SIMILAR_USERS))
+            .param("user", user.to_string())
+            .param("seed", param::count(caps.seed_products))
+            .param("buyers", param::count(caps.buyers_per_product))
+            .param("limit", param::count(limit));
+        let rows = self.read("similar_users", q).await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = get(row, "id")?;
+                let shared: i64 = get(row, "shared")?;
+                Ok(SimilarUser {
+                    user: parse_id(&id, UserId::parse)?,
+                    username: get(row, "username")?,
+                    similarity: get(row, "similarity")?,
+                    shared: u64::try_from(shared).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+}

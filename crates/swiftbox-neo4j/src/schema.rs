@@ -1,0 +1,111 @@
+//! Labels, relationship types, constraints and indexes, with the optional namespace applied.
+//!
+//! Cypher text in this crate is written with placeholders (`%User%`, `%PURCHASED%`, ...) that
+//! [`Schema::cypher`] turns into back-quoted, namespaced names. The namespace is validated
+//! configuration ([`crate::Neo4jConfigBuilder::namespace`]); every value from input travels as a
+//! query parameter.
+
+/// The placeholder names and the schema names they stand for (before namespacing).
+const NAMES: [&str; 8] = [
+    "User",
+    "Product",
+    "Category",
+    "SwiftboxTombstone",
+    "PURCHASED",
+    "VIEWED",
+    "REVIEWED",
+    "BELONGS_TO",
+];
+
+/// The namespaced schema of one store.
+#[derive(Debug, Clone)]
+pub(crate) struct Schema {
+    namespace: Option<String>,
+    /// `(placeholder, back-quoted name)` pairs.
+    names: Vec<(String, String)>,
+}
+
+impl Schema {
+    /// The schema for a validated namespace (or none).
+    pub(crate) fn new(namespace: Option<&str>) -> Self {
+        let names = NAMES
+            .iter()
+            .map(|n| {
+                let full = match namespace {
+                    Some(ns) => format!("{ns}_{n}"),
+                    None => (*n).to_owned(),
+                };
+                (format!("%{n}%"), format!("`{full}`"))
+            })
+            .collect();
+        Self {
+            namespace: namespace.map(str::to_owned),
+            names,
+        }
+    }
+
+    /// A query text with every placeholder replaced.
+    pub(crate) fn cypher(&self, template: &str) -> String {
+        let mut out = template.to_owned();
+        for (placeholder, name) in &self.names {
+            out = out.replace(placeholder.as_str(), name);
+        }
+        debug_assert!(!out.contains('%'), "unreplaced placeholder in {out}");
+        out
+    }
+
+    /// The prefix of every constraint and index this store owns.
+    pub(crate) fn schema_prefix(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("swiftbox_{ns}_"),
+            None => "swiftbox_".to_owned(),
+        }
+    }
+
+    /// The idempotent statements [`crate::Neo4jGraph::migrate`] runs.
+    pub(crate) fn migrations(&self) -> Vec<String> {
+        let p = self.schema_prefix();
+        let node_unique = |name: &str, label: &str, prop: &str| {
+            self.cypher(&format!(
+                "CREATE CONSTRAINT {p}{name} IF NOT EXISTS FOR (n:%{label}%) REQUIRE n.{prop} IS UNIQUE"
+            ))
+        };
+        let rel_index = |name: &str, ty: &str, prop: &str| {
+            self.cypher(&format!(
+                "CREATE INDEX {p}{name} IF NOT EXISTS FOR ()-[r:%{ty}%]-() ON (r.{prop})"
+            ))
+        };
+        vec![
+            node_unique("user_id", "User", "id"),
+            node_unique("product_id", "Product", "id"),
+            node_unique("category_id", "Category", "id"),
+            node_unique("category_name", "Category", "name"),
+            node_unique("tombstone_key", "SwiftboxTombstone", "key"),
+            self.cypher(&format!(
+                "CREATE INDEX {p}product_category IF NOT EXISTS FOR (n:%Product%) ON (n.category)"
+            )),
+            rel_index("purchased_order_id", "PURCHASED", "order_id"),
+            rel_index("purchased_timestamp", "PURCHASED", "timestamp"),
+            rel_index("reviewed_id", "REVIEWED", "id"),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_quoted_namespaced_names() {
+        let s = Schema::new(Some("t1"));
+        assert_eq!(
+            s.cypher("MATCH (u:%User%)-[r:%PURCHASED%]->(p:%Product%)"),
+            "MATCH (u:`t1_User`)-[r:`t1_PURCHASED`]->(p:`t1_Product`)"
+        );
+        let s = Schema::new(None);
+        assert_eq!(s.cypher("(:%Category%)"), "(:`Category`)");
+        for m in s.migrations() {
+            assert!(m.contains("IF NOT EXISTS"), "{m}");
+        }
+    }
+}
