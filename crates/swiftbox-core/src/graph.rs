@@ -23,7 +23,15 @@
 //!   [`ApplyReport::deferred`], so the caller keeps it owed and tries again later (by then the
 //!   referenced entity has arrived, or the primary store has turned the change into a delete);
 //! - deleting a user or product removes its node and every relationship; deleting an order
-//!   removes its `PURCHASED` relationships; deleting a category removes its node.
+//!   removes its `PURCHASED` relationships; deleting a category removes its node (products
+//!   keep naming it in their `category` property, which is what per-category queries use);
+//! - every delete leaves a *tombstone* (entity and version, outside the schema's labels), so an
+//!   older upsert that arrives after the delete is stale instead of resurrecting the entity;
+//!   [`GraphStore::forget_tombstones`] exists only for repair;
+//! - within one call a delete beats an upsert of the same version; exact duplicates of the
+//!   winning change share its outcome, and [`ApplyReport::deferred`] is sorted and lists each
+//!   entity once; a delete naming an id that is not a valid id of its kind makes the whole call
+//!   [`Error::Invalid`] and changes nothing; an order upsert with no items holds no purchases.
 //!
 //! # Queries
 //!
@@ -40,7 +48,10 @@
 //!   timestamp of each, newest first, then product id ascending; the first `n`;
 //! - *recent buyers of a product* (cap `n`): the distinct users who purchased it, ordered by their
 //!   latest purchase timestamp of it, newest first, then user id ascending; the first `n`;
-//! - *purchase count* of a product: its number of `PURCHASED` relationships (order lines).
+//! - *purchase count* of a product: its number of `PURCHASED` relationships (order lines);
+//! - "recent buyers (cap `n`) other than the user": the cap is applied first and the user
+//!   dropped afterwards (likewise "recent products other than this one"), so a query may follow
+//!   `n - 1` peers.
 
 use std::collections::BTreeMap;
 
