@@ -417,7 +417,7 @@ pub struct GraphCounts {
 
 /// A graph store: applies changes derived from the primary store, records views, and answers
 /// the recommendation queries. See the [module docs](self) for the exact semantics every
-/// backend shares, and [`crate::conformance`] for the suite that checks them.
+/// backend shares, and `swiftbox_core::conformance` (feature `conformance`) for the suite that checks them.
 #[async_trait]
 pub trait GraphStore: Send + Sync + std::fmt::Debug + 'static {
     /// Applies a batch of changes idempotently, as the module docs describe.

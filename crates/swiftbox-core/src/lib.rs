@@ -4,7 +4,7 @@
 //! [`Review`]), the two store traits ([`PrimaryStore`], the system of record, and
 //! [`GraphStore`], the derived graph), the graph change type ([`GraphChange`]) that connects
 //! them, one error type ([`Error`]), complete in-memory backends ([`memory`]) and, behind the
-//! `conformance` feature, the suites every backend must pass ([`conformance`]).
+//! `conformance` feature, the suites every backend must pass (`conformance`).
 //!
 //! Backends (`swiftbox-mongo`, `swiftbox-neo4j`) only implement these traits; `swiftbox-sync`
 //! wraps a primary store so the graph follows it.
