@@ -6,7 +6,8 @@
 //! whatever the inline apply could not; recommendations, popularity and purchase history are
 //! read from the graph.
 //!
-//! Run it with no setup on the in-memory stores:
+//! Run it with no setup on the in-memory stores (or on MongoDB + Neo4j when `SWIFTBOX_MONGO_URI`
+//! and `SWIFTBOX_NEO4J_URI` are set):
 //!
 //! ```text
 //! cargo run --example api            # from the workspace root

@@ -7,7 +7,7 @@
 //! | `SWIFTBOX_ADMIN_USERNAME`, `SWIFTBOX_ADMIN_PASSWORD` | first administrator, created at start if missing | in-memory mode: `admin` with a random password printed at start; otherwise none |
 //! | `SWIFTBOX_ADMIN_EMAIL` | its e-mail | `<username>@example.invalid` |
 //! | `SWIFTBOX_TOKEN_TTL_SECS` | lifetime of log-in tokens | 3600 |
-//! | `SWIFTBOX_MONGO_URI`, `SWIFTBOX_NEO4J_URI` (+ `_USER`, `_PASSWORD`) | real stores | unset: in-memory stores |
+//! | `SWIFTBOX_MONGO_URI` + `SWIFTBOX_NEO4J_URI` (both or neither; see `MongoConfig::from_env` and `Neo4jConfig::from_env` for the rest) | MongoDB + Neo4j | unset: in-memory stores |
 //! | `RUST_LOG` | log filter | `info` |
 //!
 //! The in-memory mode also loads a small demo catalogue so there is something to browse.
@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use swiftbox_core::memory::{MemoryGraph, MemoryStore};
 use swiftbox_core::{Currency, GraphStore, Money, NewCategory, NewProduct, NewUser, PrimaryStore};
+use swiftbox_mongo::MongoStore;
+use swiftbox_neo4j::Neo4jGraph;
 use swiftbox_sync::{Synced, WorkerConfig};
 
 use crate::state::{ApiConfig, AppState};
@@ -143,17 +145,31 @@ pub async fn run() -> Result<(), StartError> {
         .try_init();
     let addr = addr_from_env()?;
     let config = config_from_env()?;
-    if env("SWIFTBOX_MONGO_URI").is_some() || env("SWIFTBOX_NEO4J_URI").is_some() {
-        return Err(
-            "SWIFTBOX_MONGO_URI / SWIFTBOX_NEO4J_URI are set, but this build does not \
-                    wire the MongoDB and Neo4j backends yet; unset them for the in-memory stores"
+    match (env("SWIFTBOX_MONGO_URI"), env("SWIFTBOX_NEO4J_URI")) {
+        (None, None) => {
+            let synced = Synced::new(MemoryStore::new(), MemoryGraph::new());
+            println!("stores: in-memory (data lives as long as this process)");
+            seed_demo_catalogue(&synced).await?;
+            serve_synced(synced, true, addr, config).await
+        }
+        (Some(_), Some(_)) => {
+            let primary = MongoStore::from_env().await?;
+            let graph = Neo4jGraph::connect_from_env().await?;
+            graph.migrate().await?;
+            println!(
+                "stores: MongoDB {} (database {}), Neo4j {}",
+                primary.config().redacted_uri(),
+                primary.config().database(),
+                swiftbox_mongo::redact_uri(graph.config().uri()),
+            );
+            serve_synced(Synced::new(primary, graph), false, addr, config).await
+        }
+        _ => Err(
+            "set both SWIFTBOX_MONGO_URI and SWIFTBOX_NEO4J_URI (real stores), \
+                  or neither (in-memory stores)"
                 .into(),
-        );
+        ),
     }
-    let synced = Synced::new(MemoryStore::new(), MemoryGraph::new());
-    println!("stores: in-memory (data lives as long as this process)");
-    seed_demo_catalogue(&synced).await?;
-    serve_synced(synced, true, addr, config).await
 }
 
 /// Seeds the administrator, starts the worker, serves on `addr` until Ctrl-C, stops the worker.

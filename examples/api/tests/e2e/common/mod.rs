@@ -1,8 +1,10 @@
 //! Test harness: starts the API on a free 127.0.0.1 port over fresh stores and drives it with a
 //! real HTTP client.
 //!
-//! The stores are the in-memory backends. The harness is the one place that picks them, so the
-//! same tests run on MongoDB + Neo4j once [`start_with`] builds those from the environment.
+//! The harness is the one place that picks the stores: the in-memory backends by default, or,
+//! when `SWIFTBOX_MONGO_URI` and `SWIFTBOX_NEO4J_URI` are both set (as `scripts/test.sh` does),
+//! MongoDB + Neo4j, each test in a database and a graph namespace of its own, dropped when the
+//! test stops its server.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +13,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use swiftbox_api_example::run::{seed_admin, AdminSeed};
-use swiftbox_api_example::{spawn, ApiConfig, AppState, RunningServer};
+use swiftbox_api_example::{spawn, ApiConfig, AppState, RunningServer, ShopBackend};
 use swiftbox_core::memory::{MemoryGraph, MemoryStore};
+use swiftbox_mongo::MongoStore;
+use swiftbox_neo4j::{Neo4jConfig, Neo4jGraph};
 use swiftbox_sync::Synced;
 
 pub const ADMIN: &str = "root-admin";
@@ -24,6 +28,35 @@ pub struct Api {
     pub base: String,
     pub client: reqwest::Client,
     server: Option<RunningServer>,
+    real: Option<Synced<MongoStore, Neo4jGraph>>,
+}
+
+/// True when the tests run on the real servers.
+pub fn on_real_servers() -> bool {
+    let set = |v: &str| std::env::var(v).is_ok_and(|s| !s.trim().is_empty());
+    set(swiftbox_testsupport::MONGO_URI_VAR) && set(swiftbox_testsupport::NEO4J_URI_VAR)
+}
+
+/// Fresh real stores: a database and a graph namespace no other test uses.
+async fn real_stores() -> Synced<MongoStore, Neo4jGraph> {
+    let mongo = swiftbox_testsupport::mongo()
+        .await
+        .expect("SWIFTBOX_MONGO_URI is set");
+    let neo4j = swiftbox_testsupport::neo4j()
+        .await
+        .expect("SWIFTBOX_NEO4J_URI is set");
+    let primary = MongoStore::connect(&mongo.uri, &mongo.unique_database("api"))
+        .await
+        .expect("connect to MongoDB");
+    let config = Neo4jConfig::builder(&neo4j.uri, &neo4j.user, &neo4j.password)
+        .namespace(neo4j.unique_namespace("api"))
+        .build()
+        .expect("neo4j config");
+    let graph = Neo4jGraph::connect(&config)
+        .await
+        .expect("connect to Neo4j");
+    graph.migrate().await.expect("neo4j schema");
+    Synced::new(primary, graph)
 }
 
 /// A name no other test uses (the real servers are shared).
@@ -45,12 +78,23 @@ pub async fn start() -> Api {
 /// Starts the API with `config`, over fresh in-memory stores, with the administrator
 /// [`ADMIN`] seeded.
 pub async fn start_with(config: ApiConfig) -> Api {
-    let synced = Synced::new(MemoryStore::new(), MemoryGraph::new());
-    let seeded = seed_admin(&synced, ADMIN, "root-admin@example.com", ADMIN_PASSWORD)
-        .await
-        .expect("seed admin");
+    let (backend, real): (std::sync::Arc<dyn ShopBackend>, _) = if on_real_servers() {
+        let synced = real_stores().await;
+        (std::sync::Arc::new(synced.clone()), Some(synced))
+    } else {
+        let synced = Synced::new(MemoryStore::new(), MemoryGraph::new());
+        (std::sync::Arc::new(synced), None)
+    };
+    let seeded = seed_admin(
+        backend.store(),
+        ADMIN,
+        "root-admin@example.com",
+        ADMIN_PASSWORD,
+    )
+    .await
+    .expect("seed admin");
     assert_eq!(seeded, AdminSeed::Created);
-    let state = AppState::with_config(std::sync::Arc::new(synced), config);
+    let state = AppState::with_config(backend, config);
     let server = spawn(state, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind a free loopback port");
@@ -62,6 +106,7 @@ pub async fn start_with(config: ApiConfig) -> Api {
         base: format!("http://{}", server.addr()),
         client,
         server: Some(server),
+        real,
     }
 }
 
@@ -242,10 +287,21 @@ impl Api {
         .await
     }
 
-    /// Stops the server.
+    /// Stops the server and drops the test's database and graph namespace on the real servers.
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.stop().await.expect("server stops cleanly");
+        }
+        if let Some(real) = self.real.take() {
+            real.graph()
+                .wipe()
+                .await
+                .expect("wipe the test's graph namespace");
+            real.primary()
+                .database()
+                .drop()
+                .await
+                .expect("drop the test's database");
         }
     }
 }
