@@ -162,10 +162,15 @@ fn beats(a: &GraphChange, b: &GraphChange) -> bool {
 /// The entity a change is about, with its id in canonical form; [`Error::Invalid`] for a
 /// delete naming an id that is not a valid id of its kind.
 fn canonical_entity(change: &GraphChange) -> Result<EntityRef> {
-    let entity = change.entity();
-    let GraphChange::Delete { .. } = change else {
-        return Ok(entity);
-    };
+    match change {
+        GraphChange::Upsert(record) => Ok(record.entity()),
+        GraphChange::Delete { entity, .. } => canonical(entity),
+    }
+}
+
+/// `entity` with its id in canonical form; [`Error::Invalid`] when it is not a valid id of
+/// its kind.
+pub(crate) fn canonical(entity: &EntityRef) -> Result<EntityRef> {
     let id = &entity.id;
     let canonical = match entity.kind {
         EntityKind::User => UserId::parse(id)?.to_string(),
@@ -176,6 +181,14 @@ fn canonical_entity(change: &GraphChange) -> Result<EntityRef> {
     };
     Ok(EntityRef::new(entity.kind, canonical))
 }
+
+/// Removes the tombstones of `entities` (ids that are not valid ids of their kind are
+/// skipped, as they cannot have one).
+const FORGET: &str = "
+UNWIND $keys AS key
+MATCH (t:%SwiftboxTombstone% {key: key})
+DELETE t
+RETURN count(t) AS forgotten";
 
 /// Which changes of a batch count: one winner per entity, the highest version, a delete
 /// beating an upsert of the same version, the first of equal changes. Returns each change's
@@ -308,6 +321,27 @@ impl Neo4jGraph {
             EntityKind::Category => NODE_DELETE.replace("%NODE%", "%Category%"),
         };
         self.cypher(&text)
+    }
+
+    pub(crate) async fn forget(&self, entities: &[EntityRef]) -> Result<u64> {
+        let keys: Vec<String> = entities
+            .iter()
+            .filter_map(|e| canonical(e).ok())
+            .map(|e| key(&e))
+            .collect();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let q = query(&self.cypher(FORGET)).param("keys", keys);
+        let rows = self.write_txn("forget_tombstones", vec![q]).await?;
+        let n: i64 = rows
+            .first()
+            .and_then(|r| r.first())
+            .map(|row| row.get("forgotten"))
+            .transpose()
+            .map_err(|e| error::decode("forgotten", e))?
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     pub(crate) async fn apply_changes(&self, changes: &[GraphChange]) -> Result<ApplyReport> {

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use swiftbox_core::{
-    ApplyReport, EntityKind, GraphChange, GraphCounts, GraphRecord, GraphStore, PopularQuery,
-    ProductId, PurchaseRecord, Recommendation, Result, ScoredProduct, SimilarUser, TrendingQuery,
-    UserId,
+    ApplyReport, EntityKind, EntityRef, GraphChange, GraphCounts, GraphRecord, GraphStore,
+    PopularQuery, ProductId, PurchaseRecord, Recommendation, Result, ScoredProduct, SimilarUser,
+    TrendingQuery, UserId,
 };
 
 use crate::graph::Neo4jGraph;
@@ -79,5 +79,10 @@ impl GraphStore for Neo4jGraph {
     #[tracing::instrument(skip(self))]
     async fn ping(&self) -> Result<()> {
         self.check_alive().await
+    }
+
+    #[tracing::instrument(skip_all, fields(entities = entities.len()))]
+    async fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64> {
+        self.forget(entities).await
     }
 }
