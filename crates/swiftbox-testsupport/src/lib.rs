@@ -38,7 +38,11 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
-#![warn(unreachable_pub, missing_debug_implementations)]
+#![warn(
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::future_not_send
+)]
 
 mod docker;
 mod names;
