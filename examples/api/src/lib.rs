@@ -16,7 +16,7 @@
 //!
 //! It listens on `SWIFTBOX_ADDR` (default `127.0.0.1:8080`), prints the address it bound and
 //! stops cleanly on Ctrl-C (the server drains its connections, then the worker finishes its
-//! round). See [`run`] for the environment it reads, [`routes`] for the endpoints and
+//! round). See [`run()`] and [`mod@run`] for the environment it reads, [`routes`] for the endpoints and
 //! `/api/openapi.json` for their description.
 //!
 //! Embedding it in tests or another program:

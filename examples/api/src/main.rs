@@ -1,4 +1,4 @@
-//! The `api` binary: the SwiftBox shop API (see the crate docs and [`swiftbox_api_example::run`]).
+//! The `api` binary: the SwiftBox shop API (see the crate docs and [`swiftbox_api_example::run()`]).
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

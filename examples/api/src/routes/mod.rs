@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The whole API as an axum [`Router`], ready for [`axum::serve`].
+/// The whole API as an axum [`Router`], ready for [`axum::serve()`].
 ///
 /// Paths end with a slash, as the seed's did (`/api/products/`); the same path without it is
 /// 404 with code `no_route`. Bodies larger than [`crate::ApiConfig::max_body_bytes`] are refused
