@@ -12,6 +12,11 @@
 #   eval "$(scripts/servers.sh start)"   # prints only `export NAME=value` lines
 #   scripts/servers.sh status
 #   scripts/servers.sh stop
+#   scripts/servers.sh ferretdb-bin      # prints the FerretDB launcher's path (builds it once)
+#
+# `ferretdb-bin` is for tests that run a private FerretDB of their own (one they
+# may stop and restart without disturbing the shared one): run it as
+# `<path> -listen 127.0.0.1:<port> -data-dir <dir> -uri-file <file>`.
 #
 # `start` twice is harmless: running servers are reused and the same exports
 # printed. `stop` stops only the processes `start` started (by recorded pid)
@@ -331,12 +336,20 @@ cmd_status() {
   return "$rc"
 }
 
+cmd_ferretdb_bin() {
+  mkdir -p "$CACHE_DIR"
+  lock
+  install_ferretdb
+  printf '%s/swiftbox-ferretdb\n' "$(ferretdb_install_dir)"
+}
+
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  ferretdb-bin) cmd_ferretdb_bin ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|ferretdb-bin" >&2
     exit 2
     ;;
 esac
