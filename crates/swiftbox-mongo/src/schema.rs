@@ -1,5 +1,5 @@
-//! Collections and indexes. One collection per entity kind; [`migrate`] creates every index
-//! idempotently (same name, same keys: the server accepts the repeat).
+//! Collections and indexes. One collection per entity kind; [`migrate`] creates the missing
+//! indexes, so running it again (every `connect` does) changes nothing.
 //!
 //! Unique values are enforced by unique indexes on *key* fields (`username_key`, `email_key`,
 //! `name_key`, `user_product_key`) rather than on the visible fields: a live entity's key is
@@ -79,12 +79,31 @@ pub(crate) fn indexes(kind: EntityKind) -> Vec<IndexModel> {
     v
 }
 
-/// Creates every collection's indexes (a no-op when they exist).
+/// Creates every collection's missing indexes, one at a time.
+///
+/// Only the missing ones: FerretDB 1.24.2 drops the connection (a server-side panic, "slice
+/// bounds out of range") on a `createIndexes` batch naming indexes that already exist, so
+/// the existing names are listed first. A missing collection simply has no indexes yet.
 pub(crate) async fn migrate(db: &Database) -> mongodb::error::Result<()> {
+    let existing_collections = db.list_collection_names().await?;
     for kind in EntityKind::ALL {
-        db.collection::<Document>(collection_name(kind))
-            .create_indexes(indexes(kind))
-            .await?;
+        let name = collection_name(kind);
+        let coll = db.collection::<Document>(name);
+        let existing = if existing_collections.iter().any(|c| c == name) {
+            coll.list_index_names().await?
+        } else {
+            Vec::new()
+        };
+        for model in indexes(kind) {
+            let wanted = model
+                .options
+                .as_ref()
+                .and_then(|o| o.name.as_deref())
+                .unwrap_or_default();
+            if !existing.iter().any(|e| e == wanted) {
+                coll.create_index(model).await?;
+            }
+        }
     }
     Ok(())
 }

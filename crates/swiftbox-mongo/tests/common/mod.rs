@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use swiftbox_core::ShippingAddress;
 use swiftbox_mongo::MongoStore;
 
 /// A store on a fresh database of the test server, or `None` (after a loud `SKIPPED:` line)
@@ -17,5 +18,17 @@ pub async fn fresh_store(test: &str) -> Option<MongoStore> {
     match MongoStore::connect(&server.uri, &db).await {
         Ok(store) => Some(store),
         Err(e) => panic!("cannot connect to {server:?}: {e}"),
+    }
+}
+
+/// A valid shipping address.
+pub fn shipping() -> ShippingAddress {
+    ShippingAddress {
+        name: "Ann".into(),
+        line1: "1 Main St".into(),
+        line2: None,
+        city: "Springfield".into(),
+        postal_code: "12345".into(),
+        country: "US".into(),
     }
 }
