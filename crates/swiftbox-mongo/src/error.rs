@@ -34,7 +34,7 @@ pub(crate) struct OperationTimedOut;
 #[derive(Debug)]
 pub(crate) struct LockTimeout;
 
-/// The code of a duplicate key error, if `e` is one.
+/// Whether `e` is a duplicate key error (see `duplicate_message` for the shapes).
 pub(crate) fn is_duplicate(e: &mongodb::error::Error) -> bool {
     duplicate_message(e).is_some()
 }

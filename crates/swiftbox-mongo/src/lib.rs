@@ -42,7 +42,7 @@
 //!
 //! One collection per entity kind (`users`, `categories`, `products`, `orders`, `reviews`);
 //! documents keyed by the entity's canonical UUID string in `_id`; money as integer minor units
-//! and a currency code; times as BSON dates (see [`model`](self#storage) docs in the source).
+//! and a currency code; times as BSON dates (see `src/model.rs`).
 //! Lists are ordered by `_id` and paged with a `{_id: {$gt: cursor}}` filter and one extra
 //! document fetched to know whether there is a next page, so pages are stable under concurrent
 //! inserts.
@@ -60,6 +60,20 @@
 //! single-document update as the entity itself, so a write and the graph change it owes can
 //! never be separated. Acknowledgements are conditional on the version, so a write that races
 //! the graph stays owed. See `src/sync.rs`.
+//!
+//! ## FerretDB
+//!
+//! FerretDB 1.x applies an update by reading the matching documents, changing them in its own
+//! process and writing them back by `_id`, so two concurrent updates of one document can lose
+//! one of them (and a conditional update is no guard against overselling). When `connect`
+//! finds FerretDB (its `buildInfo` says so), every update or delete of an entity document
+//! first takes a per-document lock (an insert into `swiftbox_locks` with a lease, which the
+//! unique `_id` makes atomic). MongoDB needs none and gets none; see
+//! [`MongoConfigBuilder::document_locks`] to force either way. Other FerretDB 1.24.2 quirks
+//! handled here: duplicate keys from inserts name no index (the field is found by looking),
+//! duplicate keys from updates come as `InternalError` with SQLite's message, `findAndModify`
+//! projections are not implemented, and re-creating existing indexes in one batch drops the
+//! connection.
 //!
 //! ## Orders and stock
 //!
