@@ -1,0 +1,142 @@
+//! Figure 2: latency of an order placement through `Synced` (inline and deferred) versus the
+//! plain primary store, interleaved in rounds so load changes hit all three alike.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use swiftbox_core::{GraphStore, PrimaryStore, Result};
+use swiftbox_sync::{SyncConfig, Synced, WorkerConfig};
+
+use super::{catalog, OrderMaker};
+use crate::env::{Env, GraphKind, PrimaryKind};
+use crate::report::{Report, Row};
+use crate::stats::Samples;
+use crate::BenchConfig;
+
+type Dyn = Synced<Arc<dyn PrimaryStore>, Arc<dyn GraphStore>>;
+
+const ROUNDS: usize = 10;
+
+pub(crate) async fn run(
+    env: &Env,
+    report: &mut Report,
+    cfg: &BenchConfig,
+    primary_kind: PrimaryKind,
+    graph_kind: GraphKind,
+    backend: &'static str,
+) -> Result<()> {
+    let total = match graph_kind {
+        GraphKind::Memory => cfg.write_orders.0,
+        GraphKind::Neo4j => cfg.write_orders.1,
+    };
+    let per_round = total.div_ceil(ROUNDS).max(1);
+
+    crate::progress!("fig2 {backend}: catalogs");
+    let plain = env.primary(primary_kind, "writes_plain").await?;
+    let inline_p = env.primary(primary_kind, "writes_inline").await?;
+    let inline_g = env.graph(graph_kind, "writes_inline").await?;
+    let deferred_p = env.primary(primary_kind, "writes_deferred").await?;
+    let deferred_g = env.graph(graph_kind, "writes_deferred").await?;
+    let inline: Dyn = Synced::with_config(
+        inline_p.store.clone(),
+        inline_g.store.clone(),
+        SyncConfig::default(),
+    );
+    let deferred: Dyn = Synced::with_config(
+        deferred_p.store.clone(),
+        deferred_g.store.clone(),
+        SyncConfig::deferred(),
+    );
+    let worker_config = WorkerConfig {
+        grace: Duration::ZERO,
+        idle_poll: Duration::from_millis(100),
+        ..WorkerConfig::default()
+    };
+
+    let (pu, pp) = catalog(&*plain.store, "plain", cfg.catalog.0, cfg.catalog.1).await?;
+    let (iu, ip) = catalog(&inline, "inline", cfg.catalog.0, cfg.catalog.1).await?;
+    let (du, dp) = catalog(&deferred, "deferred", cfg.catalog.0, cfg.catalog.1).await?;
+    deferred.worker(worker_config.clone())?.drain().await?;
+    let worker = deferred.worker(worker_config.clone())?.spawn();
+
+    let mut makers = [
+        OrderMaker::new(7, pu, pp),
+        OrderMaker::new(7, iu, ip),
+        OrderMaker::new(7, du, dp),
+    ];
+    let stores: [&dyn PrimaryStore; 3] = [&*plain.store, &inline, &deferred];
+    let mut samples = [Samples::new(), Samples::new(), Samples::new()];
+    let mut lines = [0u64; 3];
+    // Warm-up (connections, caches, JIT of the servers), not measured.
+    for (i, store) in stores.iter().enumerate() {
+        for _ in 0..5 {
+            let (order, n) = makers[i].order();
+            store.place_order(order).await?;
+            lines[i] += n as u64;
+        }
+    }
+    crate::progress!("fig2 {backend}: {ROUNDS} rounds of {per_round} orders per mode");
+    for _ in 0..ROUNDS {
+        for (i, store) in stores.iter().enumerate() {
+            for _ in 0..per_round {
+                let (order, n) = makers[i].order();
+                let t = Instant::now();
+                store.place_order(order).await?;
+                samples[i].push(t.elapsed());
+                lines[i] += n as u64;
+            }
+        }
+    }
+    worker.shutdown().await?;
+    deferred.worker(worker_config)?.drain().await?;
+
+    // What was measured must have reached the graph.
+    for (name, synced, expected) in [
+        ("inline", &inline, lines[1]),
+        ("deferred", &deferred, lines[2]),
+    ] {
+        let counts = synced.graph().counts().await?;
+        let owed = synced.primary().sync_stats().await?.owed;
+        report.check(
+            format!("fig2 {backend}: every {name} order reached the graph"),
+            counts.purchases == expected && owed == 0,
+            format!(
+                "expected {expected} purchases, graph has {}; {owed} still owed",
+                counts.purchases
+            ),
+        );
+    }
+    let inline_metrics = inline.metrics().snapshot();
+    report.check(
+        format!("fig2 {backend}: inline applies all succeeded"),
+        inline_metrics.inline_failed == 0 && inline_metrics.inline_deferred == 0,
+        format!("{inline_metrics:?}"),
+    );
+
+    let servers = graph_kind == GraphKind::Neo4j;
+    let base = &samples[0];
+    for (idx, mode, goal) in [
+        (1usize, "inline", 2.0),
+        (2, "deferred (worker running)", 1.1),
+    ] {
+        let s = &samples[idx];
+        for (q, v, b) in [("p50", s.p50(), base.p50()), ("p99", s.p99(), base.p99())] {
+            let ratio = v / b.max(1e-9);
+            let mut row = Row::new(2, "-", backend, format!("place_order {mode} {q}"), v, "ms")
+                .baseline(b, "plain primary store")
+                .ratio(ratio, "synced / plain")
+                .samples(format!("{} / {}", s.len(), base.len()));
+            if servers {
+                row = row.goal(format!("<= {goal}x"), ratio <= goal);
+            }
+            report.rows.push(row);
+        }
+    }
+    for h in [inline_g, deferred_g] {
+        env.dispose_graph(h).await?;
+    }
+    for h in [plain, inline_p, deferred_p] {
+        env.dispose_primary(h).await?;
+    }
+    Ok(())
+}

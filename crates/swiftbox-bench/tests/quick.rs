@@ -1,0 +1,60 @@
+//! Runs the benchmark in quick mode, so the harness never rots: every figure on the memory
+//! backends, and on the real servers when `SWIFTBOX_MONGO_URI` / `SWIFTBOX_NEO4J_URI` name them
+//! (skipped loudly otherwise, a failure under `CI`). Asserts the correctness checks each figure
+//! makes and that each figure reported; never a time.
+
+use swiftbox_bench::{run, Backend, BenchConfig, Report, ServerConfig};
+
+fn assert_complete(report: &Report, backend: &str) {
+    let failed = report.failed_checks();
+    assert!(failed.is_empty(), "failed checks: {failed:#?}");
+    for figure in [1u8, 2, 3, 4] {
+        assert!(
+            report
+                .rows
+                .iter()
+                .any(|r| r.figure == figure && r.backend.contains(backend)),
+            "figure {figure} reported nothing for {backend}:\n{}",
+            report.table()
+        );
+    }
+    // Figure 4 compares five queries, each on several inputs, with the primary-only answer.
+    let compared = report
+        .checks
+        .iter()
+        .filter(|c| c.name.starts_with("fig4") && c.name.contains(backend))
+        .count();
+    assert!(
+        compared >= 5 * 4,
+        "only {compared} query comparisons for {backend}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_mode_on_memory_backends() {
+    let report = run(&BenchConfig::quick(vec![Backend::Memory], None))
+        .await
+        .expect("quick bench on memory backends");
+    assert_complete(&report, "memory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_mode_on_real_servers() {
+    // The test-support helper decides: env, else skip loudly (or fail under CI).
+    let Some(mongo) = swiftbox_testsupport::mongo().await else {
+        return;
+    };
+    let Some(neo4j) = swiftbox_testsupport::neo4j().await else {
+        return;
+    };
+    let servers = ServerConfig {
+        mongo_uri: mongo.uri.clone(),
+        neo4j_uri: neo4j.uri.clone(),
+        neo4j_user: neo4j.user.clone(),
+        neo4j_password: neo4j.password.clone(),
+    };
+    let report = run(&BenchConfig::quick(vec![Backend::Servers], Some(servers)))
+        .await
+        .expect("quick bench on the real servers");
+    assert_complete(&report, "neo4j");
+}
