@@ -53,7 +53,8 @@
 //!   dropped afterwards (likewise "recent products other than this one"), so a query may follow
 //!   `n - 1` peers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -213,6 +214,50 @@ impl GraphChange {
             GraphChange::Delete { version, .. } => *version,
         }
     }
+}
+
+impl GraphChange {
+    /// The entity the change is about, with its id in canonical form; [`Error::Invalid`] for a
+    /// delete naming an id that is not a valid id of its kind (upserts carry typed ids).
+    pub fn canonical_entity(&self) -> Result<EntityRef> {
+        match self {
+            GraphChange::Upsert(record) => Ok(record.entity()),
+            GraphChange::Delete { entity, .. } => entity.canonical(),
+        }
+    }
+
+    /// Whether `self` wins over `other` for the same entity within one apply call: a higher
+    /// version, and a delete over an upsert of the same version.
+    pub fn beats(&self, other: &GraphChange) -> bool {
+        let is_delete = |c: &GraphChange| matches!(c, GraphChange::Delete { .. });
+        (self.version(), is_delete(self)) > (other.version(), is_delete(other))
+    }
+}
+
+/// One batch of changes reduced to what counts, as every backend's [`GraphStore::apply`] must:
+/// each change's canonical entity (same order as the slice) and, per entity, the index of its
+/// winning change ([`GraphChange::beats`]; the first of equal changes). [`Error::Invalid`] when
+/// a delete names an invalid id, before anything is applied.
+pub fn collapse<S>(
+    changes: &[GraphChange],
+) -> Result<(Vec<EntityRef>, HashMap<EntityRef, usize, S>)>
+where
+    S: BuildHasher + Default,
+{
+    let mut winners: HashMap<EntityRef, usize, S> = HashMap::default();
+    let mut entities = Vec::with_capacity(changes.len());
+    for (i, change) in changes.iter().enumerate() {
+        let entity = change.canonical_entity()?;
+        match winners.get_mut(&entity) {
+            Some(w) if change.beats(&changes[*w]) => *w = i,
+            Some(_) => {}
+            None => {
+                winners.insert(entity.clone(), i);
+            }
+        }
+        entities.push(entity);
+    }
+    Ok((entities, winners))
 }
 
 /// What [`GraphStore::apply`] did.

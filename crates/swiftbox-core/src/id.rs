@@ -121,6 +121,22 @@ impl EntityRef {
     }
 }
 
+impl EntityRef {
+    /// This reference with its id in canonical form (upper-case UUIDs name the same entity as
+    /// their lower-case form), or [`Error::Invalid`] when the id is not an id of its kind.
+    pub fn canonical(&self) -> Result<EntityRef, Error> {
+        let id = &self.id;
+        let canonical = match self.kind {
+            EntityKind::User => UserId::parse(id)?.to_string(),
+            EntityKind::Category => CategoryId::parse(id)?.to_string(),
+            EntityKind::Product => ProductId::parse(id)?.to_string(),
+            EntityKind::Order => OrderId::parse(id)?.to_string(),
+            EntityKind::Review => ReviewId::parse(id)?.to_string(),
+        };
+        Ok(EntityRef::new(self.kind, canonical))
+    }
+}
+
 impl fmt::Display for EntityRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind, self.id)

@@ -15,10 +15,7 @@ use std::collections::HashMap;
 
 use neo4rs::{query, BoltType, Query};
 use swiftbox_core::graph::PurchasedItem;
-use swiftbox_core::{
-    ApplyReport, CategoryId, EntityKind, EntityRef, Error, GraphChange, GraphRecord, OrderId,
-    ProductId, Result, ReviewId, UserId,
-};
+use swiftbox_core::{ApplyReport, EntityKind, EntityRef, Error, GraphChange, GraphRecord, Result};
 
 use crate::error::{self, Msg};
 use crate::graph::{param, Neo4jGraph};
@@ -152,34 +149,9 @@ const DELETE_ORDER: [EntityKind; 5] = [
     EntityKind::Category,
 ];
 
-/// Whether `a` beats `b` for the same entity: a higher version, and a delete over an upsert of
-/// the same version.
-fn beats(a: &GraphChange, b: &GraphChange) -> bool {
-    let is_delete = |c: &GraphChange| matches!(c, GraphChange::Delete { .. });
-    (a.version(), is_delete(a)) > (b.version(), is_delete(b))
-}
-
-/// The entity a change is about, with its id in canonical form; [`Error::Invalid`] for a
-/// delete naming an id that is not a valid id of its kind.
-fn canonical_entity(change: &GraphChange) -> Result<EntityRef> {
-    match change {
-        GraphChange::Upsert(record) => Ok(record.entity()),
-        GraphChange::Delete { entity, .. } => canonical(entity),
-    }
-}
-
-/// `entity` with its id in canonical form; [`Error::Invalid`] when it is not a valid id of
-/// its kind.
-pub(crate) fn canonical(entity: &EntityRef) -> Result<EntityRef> {
-    let id = &entity.id;
-    let canonical = match entity.kind {
-        EntityKind::User => UserId::parse(id)?.to_string(),
-        EntityKind::Category => CategoryId::parse(id)?.to_string(),
-        EntityKind::Product => ProductId::parse(id)?.to_string(),
-        EntityKind::Order => OrderId::parse(id)?.to_string(),
-        EntityKind::Review => ReviewId::parse(id)?.to_string(),
-    };
-    Ok(EntityRef::new(entity.kind, canonical))
+/// The batch reduced to one winner per entity (the shared rule of [`swiftbox_core::graph::collapse`]).
+fn collapse(changes: &[GraphChange]) -> Result<(Vec<EntityRef>, HashMap<EntityRef, usize>)> {
+    swiftbox_core::graph::collapse(changes)
 }
 
 /// Removes the tombstones of `entities` (ids that are not valid ids of their kind are
@@ -189,28 +161,6 @@ UNWIND $keys AS key
 MATCH (t:%SwiftboxTombstone% {key: key})
 DELETE t
 RETURN count(t) AS forgotten";
-
-/// Which changes of a batch count: one winner per entity, the highest version, a delete
-/// beating an upsert of the same version, the first of equal changes. Returns each change's
-/// entity and, per entity, the index of its winner.
-pub(crate) fn collapse(
-    changes: &[GraphChange],
-) -> Result<(Vec<EntityRef>, HashMap<EntityRef, usize>)> {
-    let mut winners: HashMap<EntityRef, usize> = HashMap::new();
-    let mut entities = Vec::with_capacity(changes.len());
-    for (i, change) in changes.iter().enumerate() {
-        let entity = canonical_entity(change)?;
-        match winners.get_mut(&entity) {
-            Some(w) if beats(change, &changes[*w]) => *w = i,
-            Some(_) => {}
-            None => {
-                winners.insert(entity.clone(), i);
-            }
-        }
-        entities.push(entity);
-    }
-    Ok((entities, winners))
-}
 
 fn key(entity: &EntityRef) -> String {
     format!("{}:{}", entity.kind.as_str(), entity.id)
@@ -326,7 +276,7 @@ impl Neo4jGraph {
     pub(crate) async fn forget(&self, entities: &[EntityRef]) -> Result<u64> {
         let keys: Vec<String> = entities
             .iter()
-            .filter_map(|e| canonical(e).ok())
+            .filter_map(|e| e.canonical().ok())
             .map(|e| key(&e))
             .collect();
         if keys.is_empty() {
@@ -401,7 +351,7 @@ impl Neo4jGraph {
         for (i, change) in changes.iter().enumerate() {
             let entity = &entities[i];
             let w = winners[entity];
-            let same_as_winner = !beats(&changes[w], change);
+            let same_as_winner = !changes[w].beats(change);
             match outcomes.get(&w).map(String::as_str) {
                 Some("applied") if same_as_winner => report.applied += 1,
                 Some("deferred") if same_as_winner => {
@@ -429,6 +379,7 @@ impl Neo4jGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use swiftbox_core::CategoryId;
 
     fn cat(n: u128, version: u64) -> GraphChange {
         GraphChange::Upsert(GraphRecord::Category(swiftbox_core::graph::CategoryNode {

@@ -151,37 +151,6 @@ fn apply_rank(change: &GraphChange) -> (u8, u8) {
     }
 }
 
-/// The entity a change is about, with its id in canonical form; [`Error::Invalid`] for a
-/// delete naming an id that is not one.
-fn canonical_entity(change: &GraphChange) -> Result<EntityRef> {
-    let entity = change.entity();
-    match change {
-        GraphChange::Upsert(_) => Ok(entity),
-        GraphChange::Delete { .. } => canonical_ref(&entity),
-    }
-}
-
-/// `entity` with its id in canonical form, or [`Error::Invalid`] when it is not an id of its
-/// kind (upper-case UUIDs name the same entity as their lower-case form).
-fn canonical_ref(entity: &EntityRef) -> Result<EntityRef> {
-    let id = &entity.id;
-    let canonical = match entity.kind {
-        EntityKind::User => UserId::parse(id)?.to_string(),
-        EntityKind::Category => CategoryId::parse(id)?.to_string(),
-        EntityKind::Product => ProductId::parse(id)?.to_string(),
-        EntityKind::Order => OrderId::parse(id)?.to_string(),
-        EntityKind::Review => ReviewId::parse(id)?.to_string(),
-    };
-    Ok(EntityRef::new(entity.kind, canonical))
-}
-
-/// Whether `a` beats `b` for the same entity: higher version, and a delete over an upsert of
-/// the same version.
-fn beats(a: &GraphChange, b: &GraphChange) -> bool {
-    let is_delete = |c: &GraphChange| matches!(c, GraphChange::Delete { .. });
-    (a.version(), is_delete(a)) > (b.version(), is_delete(b))
-}
-
 /// Outcome of one winning change.
 enum Outcome {
     Applied,
@@ -194,19 +163,8 @@ impl State {
     /// batch changes nothing.
     pub(super) fn apply(&mut self, changes: &[GraphChange]) -> Result<ApplyReport> {
         // One winner per entity; the others are stale unless they equal the winner.
-        let mut winners: HashMap<EntityRef, usize> = HashMap::default();
-        let mut entities = Vec::with_capacity(changes.len());
-        for (i, change) in changes.iter().enumerate() {
-            let entity = canonical_entity(change)?;
-            match winners.get_mut(&entity) {
-                Some(w) if beats(change, &changes[*w]) => *w = i,
-                Some(_) => {}
-                None => {
-                    winners.insert(entity.clone(), i);
-                }
-            }
-            entities.push(entity);
-        }
+        let (entities, winners): (Vec<EntityRef>, HashMap<EntityRef, usize>) =
+            crate::graph::collapse(changes)?;
         let mut order: Vec<(&EntityRef, usize)> = winners.iter().map(|(e, i)| (e, *i)).collect();
         order.sort_by(|a, b| {
             apply_rank(&changes[a.1])
@@ -223,7 +181,7 @@ impl State {
         for (i, change) in changes.iter().enumerate() {
             let entity = &entities[i];
             let winner = &changes[winners[entity]];
-            let same_as_winner = !beats(winner, change);
+            let same_as_winner = !winner.beats(change);
             match outcomes.get(entity) {
                 Some(Outcome::Applied) if same_as_winner => report.applied += 1,
                 Some(Outcome::Deferred) if same_as_winner => {
@@ -243,7 +201,7 @@ impl State {
     pub(super) fn forget_tombstones(&mut self, entities: &[EntityRef]) -> u64 {
         entities
             .iter()
-            .filter_map(|e| canonical_ref(e).ok())
+            .filter_map(|e| e.canonical().ok())
             .filter(|e| self.tombstones.remove(e).is_some())
             .count() as u64
     }
@@ -369,7 +327,7 @@ impl State {
         }
     }
 
-    /// Removes an entity and its relationships (ids were checked by [`canonical_entity`]).
+    /// Removes an entity and its relationships (ids were checked by [`GraphChange::canonical_entity`]).
     fn delete(&mut self, entity: &EntityRef) {
         let id = &entity.id;
         match entity.kind {
