@@ -106,6 +106,14 @@ log "running doc tests"
 cargo test "${CARGO_FLAGS[@]}" --doc --no-fail-fast -- "$@"
 doc_rc=$?
 
-log "tests exit status $tests_rc, doc tests $doc_rc"
+# The HTTP API's end-to-end tests pick their stores from the environment: above they ran on
+# the real servers; run them once more on the in-memory default, the mode a newcomer starts in.
+log "running the API end-to-end tests on the in-memory default"
+env -u SWIFTBOX_MONGO_URI -u SWIFTBOX_NEO4J_URI \
+  cargo test -p swiftbox-api-example --test e2e --no-fail-fast -- "$@"
+memory_rc=$?
+
+log "tests exit status $tests_rc, doc tests $doc_rc, in-memory API tests $memory_rc"
 ((tests_rc != 0)) && exit "$tests_rc"
-exit "$doc_rc"
+((doc_rc != 0)) && exit "$doc_rc"
+exit "$memory_rc"
