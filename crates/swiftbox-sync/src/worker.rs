@@ -191,7 +191,9 @@ impl<P: PrimaryStore, G: GraphStore> SyncWorker<P, G> {
         tracing::info!("sync worker started");
         let mut no_progress = 0u32;
         loop {
-            if *stopped.borrow() {
+            // A dropped handle closes the channel without sending `true`: stop then too (a
+            // closed channel's `changed()` returns at once, so waiting on it would spin).
+            if *stopped.borrow() || stopped.has_changed().is_err() {
                 break;
             }
             let pause = match self.run_once().await {
@@ -233,7 +235,11 @@ impl<P: PrimaryStore, G: GraphStore> SyncWorker<P, G> {
             }
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
-                _ = stopped.changed() => {}
+                changed = stopped.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
             }
         }
         tracing::info!("sync worker stopped");
@@ -522,6 +528,34 @@ mod tests {
         assert_eq!(primary.sync_stats().await.unwrap().owed, 0);
         let m = worker.metrics().snapshot();
         assert_eq!((m.applied, m.failed, m.batches), (2, 1, 3));
+    }
+
+    /// Dropping the handle (without `shutdown`) stops the loop too, as `spawn` documents: the
+    /// task ends and lets go of the stores, instead of running rounds back to back forever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_handle_stops_the_loop() {
+        let primary = Arc::new(MemoryStore::new());
+        let graph = Arc::new(swiftbox_core::memory::MemoryGraph::new());
+        let config = WorkerConfig {
+            idle_poll: Duration::from_secs(3600),
+            ..WorkerConfig::default()
+        };
+        let worker =
+            SyncWorker::with_config(Arc::clone(&primary), Arc::clone(&graph), config).unwrap();
+        let handle = worker.spawn();
+        drop(handle);
+        // The task holds the other references; they go when it ends. The bound only keeps a
+        // regression from hanging the suite.
+        let ended = tokio::time::timeout(Duration::from_secs(30), async {
+            while Arc::strong_count(&primary) > 1 || Arc::strong_count(&graph) > 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "the worker loop kept running after its handle was dropped"
+        );
     }
 
     /// A change refused every time is set aside after `set_aside_after` attempts.
