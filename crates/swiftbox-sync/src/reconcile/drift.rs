@@ -220,19 +220,46 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
     }
 
     async fn is_live(&self, entity: &EntityRef) -> Result<bool> {
+        Ok(self.live_version(entity).await?.is_some())
+    }
+
+    /// The entity's version in the primary store now, `None` when it is not live there.
+    async fn live_version(&self, entity: &EntityRef) -> Result<Option<u64>> {
         let p = &*self.primary;
         let id = entity.id.as_str();
         let found = match entity.kind {
-            EntityKind::User => p.get_user(&UserId::parse(id)?).await.map(drop),
-            EntityKind::Category => p.get_category(&CategoryId::parse(id)?).await.map(drop),
-            EntityKind::Product => p.get_product(&ProductId::parse(id)?).await.map(drop),
-            EntityKind::Order => p.get_order(&OrderId::parse(id)?).await.map(drop),
-            EntityKind::Review => p.get_review(&ReviewId::parse(id)?).await.map(drop),
+            EntityKind::User => p.get_user(&UserId::parse(id)?).await.map(|e| e.version),
+            EntityKind::Category => p
+                .get_category(&CategoryId::parse(id)?)
+                .await
+                .map(|e| e.version),
+            EntityKind::Product => p
+                .get_product(&ProductId::parse(id)?)
+                .await
+                .map(|e| e.version),
+            EntityKind::Order => p.get_order(&OrderId::parse(id)?).await.map(|e| e.version),
+            EntityKind::Review => p.get_review(&ReviewId::parse(id)?).await.map(|e| e.version),
         };
         match found {
-            Ok(()) => Ok(true),
-            Err(Error::NotFound { .. }) => Ok(false),
+            Ok(v) => Ok(Some(v)),
+            Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the graph record `found` (listed as extra, or as newer than expected) is still
+    /// drift once the primary store is asked again. A record the primary store now holds at
+    /// `found`'s version or later is a write that landed while the two sides were read (the
+    /// graph got it inline, and it was acknowledged): removing it would lose that write for
+    /// good, since nothing is owed for it any more. An order or review still live whose user
+    /// or product deletion is owed is left to that deletion, which removes its relationships.
+    pub(super) async fn still_drift(&self, found: &GraphRecord) -> Result<bool> {
+        match self.live_version(&found.entity()).await? {
+            Some(v) if v >= found.version() => {
+                tracing::info!(entity = %found.entity(), version = v, "written meanwhile; not removed");
+                Ok(false)
+            }
+            _ => Ok(true),
         }
     }
 
@@ -304,25 +331,30 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
     /// graph would ignore the older expected record otherwise); removing a user or product
     /// node also removes its relationships, so check again afterwards in that case.
     /// Acknowledges the written versions to the primary store (a no-op unless they are the
-    /// current ones).
+    /// current ones). Removals are checked against the primary store first: a record it now
+    /// holds at the graph's version or later was written after the check and is left alone.
     #[tracing::instrument(name = "reconciler.repair", skip_all, fields(entries = report.len()))]
     pub async fn repair(&self, report: &DriftReport) -> Result<RepairReport> {
         let mut out = RepairReport::default();
-        let deletes: Vec<GraphChange> = report
-            .extra
+        // A report is a snapshot: re-check each removal against the primary store, so writes
+        // acknowledged since the check are not undone.
+        let mut deletes: Vec<GraphChange> = Vec::new();
+        let mut written_meanwhile: HashSet<EntityRef> = HashSet::new();
+        let newer = report
+            .stale
             .iter()
-            .chain(
-                report
-                    .stale
-                    .iter()
-                    .filter(|s| s.reason == StaleReason::NewerVersion)
-                    .map(|s| &s.found),
-            )
-            .map(|r| GraphChange::Delete {
-                entity: r.entity(),
-                version: r.version(),
-            })
-            .collect();
+            .filter(|s| s.reason == StaleReason::NewerVersion)
+            .map(|s| &s.found);
+        for r in report.extra.iter().chain(newer) {
+            if self.still_drift(r).await? {
+                deletes.push(GraphChange::Delete {
+                    entity: r.entity(),
+                    version: r.version(),
+                });
+            } else {
+                written_meanwhile.insert(r.entity());
+            }
+        }
         for chunk in deletes.chunks(self.config.batch_size) {
             let applied = apply_within(&*self.graph, chunk, self.config.apply_timeout).await?;
             out.deleted += applied.applied;
@@ -332,6 +364,7 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
             .missing
             .iter()
             .chain(report.stale.iter().map(|s| &s.expected))
+            .filter(|r| !written_meanwhile.contains(&r.entity()))
             .cloned()
             .map(GraphChange::Upsert)
             .collect();
@@ -347,5 +380,157 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
             );
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+    use swiftbox_core::memory::{MemoryGraph, MemoryStore};
+    use swiftbox_core::{
+        changes, GraphCounts, NewUser, PopularQuery, PurchaseRecord, Recommendation, ScoredProduct,
+        SimilarUser, TrendingQuery, UserPatch,
+    };
+
+    use super::*;
+    use crate::Synced;
+
+    /// A report taken before a write landed must not make repair undo that write: the entity
+    /// is live in the primary store at the version the graph holds, and already acknowledged,
+    /// so nothing would ever bring it back.
+    #[tokio::test]
+    async fn repair_leaves_alone_what_was_written_after_the_check() {
+        let store = Synced::new(MemoryStore::new(), MemoryGraph::new());
+        let reconciler = store.reconciler();
+        let ann = store
+            .create_user(NewUser::new("ann", "ann@example.com"))
+            .await
+            .unwrap();
+        let old_ann = changes::user_record(&ann);
+        // The check ran before "bob" was created and before ann's update...
+        let report_before = reconciler.check().await.unwrap();
+        assert!(report_before.is_clean(), "{report_before}");
+        // ...which then landed, applied inline and acknowledged.
+        let bob = store
+            .create_user(NewUser::new("bob", "bob@example.com"))
+            .await
+            .unwrap();
+        let ann = store
+            .update_user(
+                &ann.id,
+                UserPatch {
+                    email: Some("ann@example.org".into()),
+                    ..UserPatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.sync_stats().await.unwrap().owed, 0);
+        // What a check racing those writes reports: bob extra (the graph page was read after
+        // he was applied, the primary page before he existed), ann newer in the graph.
+        let raced = DriftReport {
+            extra: vec![changes::user_record(&bob)],
+            stale: vec![StaleRecord {
+                expected: old_ann,
+                found: changes::user_record(&ann),
+                reason: StaleReason::NewerVersion,
+            }],
+            drift_total: 2,
+            ..DriftReport::default()
+        };
+        reconciler.repair(&raced).await.unwrap();
+        let after = reconciler.check().await.unwrap();
+        assert!(
+            after.is_clean(),
+            "repair undid acknowledged writes:\n{after}"
+        );
+    }
+
+    /// A graph whose first `records` call of users lets a user be created (through the
+    /// decorator, so applied inline and acknowledged) just before it answers: the race of a
+    /// resync or check whose primary page was read before the user existed.
+    #[derive(Debug)]
+    struct RacingGraph {
+        inner: Arc<MemoryGraph>,
+        store: Synced<MemoryStore, Arc<MemoryGraph>>,
+        fired: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl GraphStore for RacingGraph {
+        async fn apply(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+            self.inner.apply(changes).await
+        }
+        async fn record_view(&self, u: &UserId, p: &ProductId, at: DateTime<Utc>) -> Result<()> {
+            self.inner.record_view(u, p, at).await
+        }
+        async fn recommendations_for(&self, u: &UserId, n: usize) -> Result<Vec<Recommendation>> {
+            self.inner.recommendations_for(u, n).await
+        }
+        async fn also_bought(&self, p: &ProductId, n: usize) -> Result<Vec<ScoredProduct>> {
+            self.inner.also_bought(p, n).await
+        }
+        async fn popular(&self, q: &PopularQuery) -> Result<Vec<ScoredProduct>> {
+            self.inner.popular(q).await
+        }
+        async fn trending(&self, q: &TrendingQuery) -> Result<Vec<ScoredProduct>> {
+            self.inner.trending(q).await
+        }
+        async fn purchase_history(&self, u: &UserId, n: usize) -> Result<Vec<PurchaseRecord>> {
+            self.inner.purchase_history(u, n).await
+        }
+        async fn similar_users(&self, u: &UserId, n: usize) -> Result<Vec<SimilarUser>> {
+            self.inner.similar_users(u, n).await
+        }
+        async fn records(
+            &self,
+            kind: EntityKind,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<GraphRecord>> {
+            if kind == EntityKind::User && !self.fired.swap(true, Ordering::SeqCst) {
+                self.store
+                    .create_user(NewUser::new("dave", "dave@example.com"))
+                    .await?;
+            }
+            self.inner.records(kind, after, limit).await
+        }
+        async fn counts(&self) -> Result<GraphCounts> {
+            self.inner.counts().await
+        }
+        async fn ping(&self) -> Result<()> {
+            self.inner.ping().await
+        }
+        async fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64> {
+            self.inner.forget_tombstones(entities).await
+        }
+    }
+
+    /// The same race during a resync: a user applied (and acknowledged) after the primary's
+    /// page was read shows up as extra; removing it would lose it for good.
+    #[tokio::test]
+    async fn resync_keeps_an_entity_written_during_the_run() {
+        let graph = Arc::new(MemoryGraph::new());
+        let store = Synced::new(MemoryStore::new(), Arc::clone(&graph));
+        let racing = RacingGraph {
+            inner: Arc::clone(&graph),
+            store: store.clone(),
+            fired: Default::default(),
+        };
+        let reconciler = Reconciler::new(Arc::clone(store.primary_arc()), Arc::new(racing));
+        let report = reconciler.resync(None, |_| {}).await.unwrap();
+        assert_eq!(
+            store.sync_stats().await.unwrap().owed,
+            0,
+            "dave was acknowledged"
+        );
+        let after = store.reconciler().check().await.unwrap();
+        assert!(
+            after.is_clean(),
+            "resync removed a user written during the run ({report:?}):\n{after}"
+        );
     }
 }

@@ -64,7 +64,8 @@ pub struct ResyncReport {
 impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
     /// Rebuilds the graph from the primary store: for every kind (referenced kinds first), every
     /// live entity's expected record is written and every graph record the primary store does
-    /// not expect is removed, [`super::ReconcilerConfig::batch_size`] at a time. Written
+    /// not expect (checked again against the primary store, so a write acknowledged during the
+    /// run is kept) is removed, [`super::ReconcilerConfig::batch_size`] at a time. Written
     /// versions are acknowledged, so the owed changes they settle leave the queue. Views are
     /// left alone (they live only in the graph), except those of removed users and products.
     ///
@@ -118,15 +119,21 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
                 let next = join.next().await?;
                 let end = next.is_none();
                 if let Some((id, pair)) = next {
-                    batch.push(match pair {
+                    match pair {
                         Pair::Both { expected, .. } | Pair::Missing(expected) => {
-                            GraphChange::Upsert(expected)
+                            batch.push(GraphChange::Upsert(expected));
                         }
-                        Pair::Extra(found) => GraphChange::Delete {
-                            entity: found.entity(),
-                            version: found.version(),
-                        },
-                    });
+                        // Only if still extra: the primary page may predate a write the graph
+                        // got (and acknowledged) before its page was read.
+                        Pair::Extra(found) => {
+                            if self.still_drift(&found).await? {
+                                batch.push(GraphChange::Delete {
+                                    entity: found.entity(),
+                                    version: found.version(),
+                                });
+                            }
+                        }
+                    }
                     last_id = Some(id);
                 }
                 if !batch.is_empty() && (end || batch.len() >= self.config.batch_size) {
