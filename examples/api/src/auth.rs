@@ -179,13 +179,23 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     Ok(Some(token.trim()))
 }
 
-/// The logged-in user making the request (401 without a live token).
-#[derive(Debug, Clone)]
+/// The logged-in user making the request (401 without a live token). `Debug` does not show
+/// the token.
+#[derive(Clone)]
 pub struct Caller {
     /// The user, as the primary store has them now.
     pub user: User,
     /// The token the request carried (for log-out).
     token: String,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("user", &self.user)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 impl Caller {
@@ -278,6 +288,33 @@ mod tests {
         let t = short.issue(u).unwrap();
         assert_eq!(short.resolve(&t.token), None, "zero ttl expires at once");
         assert!(short.is_empty(), "expired token dropped");
+    }
+
+    #[test]
+    fn debug_of_a_caller_does_not_show_the_token() {
+        let s = Sessions::new(Duration::from_secs(60), 10);
+        let issued = s.issue(UserId::generate()).unwrap();
+        let caller = Caller {
+            user: User {
+                id: UserId::generate(),
+                username: "ann".into(),
+                email: "ann@example.com".into(),
+                profile: Default::default(),
+                is_admin: true,
+                has_password: true,
+                version: 1,
+                created_at: swiftbox_core::time::now(),
+            },
+            token: issued.token.clone(),
+        };
+        for shown in [
+            format!("{caller:?}"),
+            format!("{:?}", Admin(caller.clone())),
+            format!("{:?}", MaybeCaller(Some(caller))),
+        ] {
+            assert!(!shown.contains(&issued.token), "{shown}");
+            assert!(shown.contains("ann"), "{shown}");
+        }
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub(crate) struct LoginBody {
 }
 
 /// Answer of a successful log-in.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)] // no Debug: it carries the bearer token
 pub(crate) struct LoginAnswer {
     token: String,
     token_type: &'static str,
