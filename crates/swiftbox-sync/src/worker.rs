@@ -251,7 +251,12 @@ impl<P: PrimaryStore, G: GraphStore> SyncWorker<P, G> {
         } else {
             let grace = chrono::Duration::from_std(self.config.grace)
                 .map_err(|_| Error::invalid("grace", "too long"))?;
-            Some(swiftbox_core::time::now() - grace)
+            // Past the calendar's start nothing is old enough yet (`-` would panic).
+            Some(
+                swiftbox_core::time::now()
+                    .checked_sub_signed(grace)
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+            )
         };
         let query = OwedQuery {
             limit: self.config.batch_size,
@@ -556,6 +561,26 @@ mod tests {
             ended.is_ok(),
             "the worker loop kept running after its handle was dropped"
         );
+    }
+
+    /// A grace longer than the calendar (chrono's dates end ~262,000 years out) means nothing
+    /// is old enough yet; it must not panic the worker task.
+    #[tokio::test]
+    async fn a_grace_beyond_the_calendar_picks_nothing_and_does_not_panic() {
+        let primary = Arc::new(MemoryStore::new());
+        primary
+            .create_category(NewCategory::new("A"))
+            .await
+            .unwrap();
+        let config = WorkerConfig {
+            grace: Duration::from_secs(1_000_000 * 366 * 86_400),
+            ..WorkerConfig::default()
+        };
+        let graph = Arc::new(swiftbox_core::memory::MemoryGraph::new());
+        let worker = SyncWorker::with_config(Arc::clone(&primary), graph, config).unwrap();
+        let round = worker.run_once().await.unwrap();
+        assert_eq!(round.fetched, 0);
+        assert_eq!(primary.sync_stats().await.unwrap().owed, 1);
     }
 
     /// A change refused every time is set aside after `set_aside_after` attempts.
