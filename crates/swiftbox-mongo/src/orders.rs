@@ -287,8 +287,11 @@ impl MongoStore {
     /// (its operation timeouts), e.g. 10 minutes.
     #[tracing::instrument(skip(self), err(Display))]
     pub async fn recover_reservations(&self, grace: Duration) -> Result<u64> {
-        let cutoff = swiftbox_core::time::now()
-            - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        // A grace reaching past the calendar's start leaves every marker young (`-` would panic).
+        let cutoff = chrono::Duration::from_std(grace)
+            .ok()
+            .and_then(|g| swiftbox_core::time::now().checked_sub_signed(g))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         let coll = self.coll(PRODUCT);
         let docs: Vec<Document> = self
             .run(PRODUCT, async {

@@ -131,6 +131,17 @@ async fn ferretdb_is_detected_and_gets_document_locks() {
     );
 }
 
+/// A grace longer than the calendar (chrono's dates end ~262,000 years back) gives nothing
+/// back, and does not panic.
+#[tokio::test]
+async fn recover_reservations_with_a_grace_beyond_the_calendar_gives_nothing_back() {
+    let Some(store) = common::fresh_store("recover_huge_grace").await else {
+        return;
+    };
+    let grace = Duration::from_secs(1_000_000 * 366 * 86_400);
+    assert_eq!(store.recover_reservations(grace).await.expect("recover"), 0);
+}
+
 /// What a crash between reserving stock and inserting the order leaves behind, simulated by
 /// writing it by hand: reserved stock and a marker, no order. Recovery gives the stock back
 /// once; a marker whose order exists is only dropped.
