@@ -52,6 +52,7 @@ pub mod memory;
 mod money;
 mod password;
 pub mod primary;
+mod redact;
 pub mod time;
 
 #[cfg(feature = "conformance")]
@@ -71,3 +72,4 @@ pub use password::{Password, PasswordHash};
 pub use primary::{
     ChangeAck, FailureRecord, OwedChange, OwedQuery, Partition, PrimaryStore, SyncStats,
 };
+pub use redact::redact_uri;

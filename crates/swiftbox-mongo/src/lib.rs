@@ -116,7 +116,9 @@ mod store;
 mod sync;
 mod users;
 
-pub use config::{redact_uri, MongoConfig, MongoConfigBuilder, DB_VAR, DEFAULT_DB, URI_VAR};
+pub use config::{MongoConfig, MongoConfigBuilder, DB_VAR, DEFAULT_DB, URI_VAR};
 pub use store::MongoStore;
+/// Re-exported from core: `uri` with credentials and password options redacted.
+pub use swiftbox_core::redact_uri;
 
 pub(crate) use swiftbox_core::PageRequest;

@@ -102,7 +102,8 @@ impl ProfileDoc {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// No `Debug`: the document holds the password hash.
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct UserDoc {
     #[serde(rename = "_id")]
     pub(crate) id: String,

@@ -108,7 +108,7 @@ impl Neo4jConfig {
 impl fmt::Debug for Neo4jConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Neo4jConfig")
-            .field("uri", &self.uri)
+            .field("uri", &swiftbox_core::redact_uri(&self.uri))
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .field("database", &self.database)

@@ -39,7 +39,7 @@ impl Neo4jGraph {
     /// Connects and checks the server answers (and accepts the credentials) within the
     /// connect timeout: [`Error::Unavailable`] when it cannot be reached, [`Error::Backend`] when
     /// the credentials are refused.
-    #[tracing::instrument(skip_all, fields(uri = %config.uri, namespace = ?config.namespace))]
+    #[tracing::instrument(skip_all, fields(uri = %swiftbox_core::redact_uri(&config.uri), namespace = ?config.namespace))]
     pub async fn connect(config: &Neo4jConfig) -> Result<Self> {
         let mut builder = neo4rs::ConfigBuilder::default()
             .uri(config.uri.as_str())
