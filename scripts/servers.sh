@@ -27,6 +27,8 @@
 #   SWIFTBOX_STATE_DIR      pids, logs and data of the running servers
 #                           (default ${TMPDIR:-/tmp}/swiftbox-servers-<hash of this checkout>)
 #   SWIFTBOX_START_TIMEOUT  seconds to wait for each server to answer (default 120)
+#   SWIFTBOX_NEO4J_JVM_OPTS JVM options of the Neo4j harness, replacing the default
+#                           `-Xms512m -Xmx2g -XX:+UseParallelGC` (whitespace-separated)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -154,12 +156,16 @@ launch_neo4j() {
   local dir="$1" work="$STATE_DIR/neo4j"
   rm -rf "$work" "$STATE_DIR/neo4j.uri" && mkdir -p "$work"
   # The password reaches the JVM through its environment, not its command line.
-  # Serial GC and C1 only: start-up measured ~9 s instead of ~13 s on 2 cores,
-  # and test workloads are small. The --add-opens are those of Neo4j's own
+  # JVM: full tiered JIT (C2), parallel GC and a 2 GiB heap, for throughput
+  # (the benchmarks and the bigger tests run on this server); see
+  # docs/TESTING.md for the start-up time this costs. SWIFTBOX_NEO4J_JVM_OPTS
+  # replaces these options (e.g. the start-up-tuned `-Xmx1g -XX:+UseSerialGC
+  # -XX:TieredStopAtLevel=1`). The --add-opens are those of Neo4j's own
   # launcher (the page cache wants direct buffer access).
+  local -a jvm_opts
+  read -r -a jvm_opts <<<"${SWIFTBOX_NEO4J_JVM_OPTS:--Xms512m -Xmx2g -XX:+UseParallelGC}"
   SWIFTBOX_NEO4J_PASSWORD="$(<"$STATE_DIR/neo4j.password")" \
-    setsid "$(java_bin)/java" -Xms256m -Xmx1g -XX:+ExitOnOutOfMemoryError \
-      -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    setsid "$(java_bin)/java" "${jvm_opts[@]}" -XX:+ExitOnOutOfMemoryError \
       --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
       --add-opens=java.base/sun.nio.ch=ALL-UNNAMED \
       -Dswiftbox.state="$work" \
