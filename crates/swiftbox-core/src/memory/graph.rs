@@ -5,11 +5,13 @@
 //! indexes the queries need, so each query touches only what its [`GraphLimits`] caps allow:
 //! per product its buyers ordered by latest purchase (newest first, then user id), per user
 //! their products the same way, per product its order lines and units, per user their orders by
-//! time, and all purchases by time (for trending).
+//! time, and per product its purchases by time in hourly buckets with precomputed decay sums
+//! (for trending, see `trend`).
 
 mod fast;
 mod query;
 mod state;
+mod trend;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

@@ -8,6 +8,7 @@ use std::ops::Bound;
 
 use super::fast::{HashMap, HashSet};
 use super::state::State;
+use super::trend::Window;
 use crate::error::{EntityKind, Result};
 use crate::graph::{
     GraphLimits, GraphRecord, PopularQuery, PopularityMetric, PurchaseRecord, Reason,
@@ -328,30 +329,32 @@ impl State {
     }
 
     pub(super) fn trending(&self, query: &TrendingQuery) -> Vec<ScoredProduct> {
-        let lo = query.now - query.window;
-        let half_life_ms = query.half_life.num_milliseconds() as f64;
-        let first = (lo, OrderId::from_u128(0), ProductId::from_u128(0));
-        let last = (
+        let mut window = Window::new(
+            query.now - query.window,
             query.now,
-            OrderId::from_u128(u128::MAX),
-            ProductId::from_u128(u128::MAX),
+            query.half_life.num_milliseconds(),
         );
-        let mut scores: HashMap<ProductId, f64> = HashMap::default();
-        for ((at, _, product), qty) in self
-            .by_time
-            .range((Bound::Included(first), Bound::Included(last)))
-        {
-            if let Some(c) = &query.category {
-                if self.products.get(product).map(|p| &p.category) != Some(c) {
-                    continue;
-                }
+        let mut scores: Vec<(ProductId, f64)> = Vec::new();
+        let mut score = |product: &ProductId| {
+            if let Some(s) = self
+                .timelines
+                .get(product)
+                .and_then(|t| t.score(&mut window))
+            {
+                scores.push((*product, s));
             }
-            let age_ms = (query.now - *at).num_milliseconds() as f64;
-            *scores.entry(*product).or_default() +=
-                *qty as f64 * 0.5f64.powf(age_ms / half_life_ms);
+        };
+        match &query.category {
+            Some(c) => self
+                .products_by_category
+                .get(c)
+                .into_iter()
+                .flatten()
+                .for_each(&mut score),
+            None => self.timelines.keys().for_each(&mut score),
         }
         top_k(
-            scores.into_iter().collect(),
+            scores,
             query.limit,
             by_score(|x: &(ProductId, f64)| x.1, |x| x.0),
         )

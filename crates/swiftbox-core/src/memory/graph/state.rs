@@ -7,6 +7,7 @@ use std::hash::Hash;
 use chrono::{DateTime, Utc};
 
 use super::fast::{HashMap, HashSet};
+use super::trend::Timeline;
 use crate::error::{EntityKind, Error, Result};
 use crate::graph::{
     ApplyReport, CategoryNode, GraphChange, GraphCounts, GraphRecord, OrderPurchases, ProductNode,
@@ -109,8 +110,8 @@ pub(super) struct State {
     /// A product's distinct buyers by latest purchase.
     pub(super) product_buyers: HashMap<ProductId, Recency<UserId>>,
     pub(super) sales: HashMap<ProductId, SalesStats>,
-    /// Every purchase line by time: quantity.
-    pub(super) by_time: BTreeMap<(Ts, OrderId, ProductId), i64>,
+    /// A product's purchase lines by time, for trending.
+    pub(super) timelines: HashMap<ProductId, Timeline>,
     /// Products by their `category` property.
     pub(super) products_by_category: HashMap<String, BTreeSet<ProductId>>,
     purchase_lines: u64,
@@ -499,7 +500,10 @@ impl State {
         let stats = self.sales.entry(product).or_default();
         stats.lines += 1;
         stats.units += qty;
-        self.by_time.insert((at, order, product), qty);
+        self.timelines
+            .entry(product)
+            .or_default()
+            .insert(at, order, qty);
         self.purchase_lines += 1;
     }
 
@@ -536,7 +540,12 @@ impl State {
                 self.sales.remove(&product);
             }
         }
-        self.by_time.remove(&(at, order, product));
+        if let Some(t) = self.timelines.get_mut(&product) {
+            t.remove(at, order);
+            if t.is_empty() {
+                self.timelines.remove(&product);
+            }
+        }
         self.purchase_lines -= 1;
     }
 

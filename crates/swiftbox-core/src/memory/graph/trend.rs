@@ -1,0 +1,268 @@
+//! Per-product purchase timelines for `trending`, in one-hour buckets that carry a precomputed
+//! decay sum for the default half-life, so a query touches buckets, not purchases.
+//!
+//! Trending's score is `sum(quantity * 0.5^(age_ms / half_life_ms))` over the purchases in the
+//! window. With whole-millisecond times, `age_ms = now_ms - t_ms`, and for a bucket starting at
+//! `s` each term factors as `quantity * 2^((t_ms - s) / h) * 0.5^((now_ms - s) / h)`. The first
+//! factor does not depend on the query: for `h` = 24 hours it lies in `[1, 2^(1/24))`, so its
+//! `f64` value is exactly `m * 2^-52` for an integer `m`, and the bucket keeps `sum(quantity *
+//! m)` as an exact `i128`. That sum is independent of the order lines arrived or left in (a
+//! removal subtracts exactly), so a query's answer depends only on the data and the query. A
+//! bucket lying wholly inside the window costs one multiplication (the second factor is shared
+//! by every product's bucket with the same start); a bucket the window cuts, a bucket holding a
+//! line with a sub-millisecond time, any other half-life, a `now` with sub-millisecond part, or
+//! a bucket whose exact sum overflowed is summed purchase by purchase as the trait docs define
+//! it (in time order). The two agree to a few ulps per term.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+
+use crate::id::OrderId;
+
+type Ts = DateTime<Utc>;
+
+/// Bucket width.
+const BUCKET_MS: i64 = 3_600_000;
+/// The half-life whose decay sums the buckets keep (the default of `TrendingQuery`).
+const CACHED_HALF_LIFE_MS: i64 = 86_400_000;
+/// `2^52`: a weight in `[1, 2)` times this is its exact integer mantissa.
+const MANTISSA_SCALE: f64 = 4_503_599_627_370_496.0;
+
+fn is_whole_ms(t: &Ts) -> bool {
+    t.timestamp_subsec_nanos().is_multiple_of(1_000_000)
+}
+
+fn bucket_of(t: &Ts) -> i64 {
+    t.timestamp_millis().div_euclid(BUCKET_MS)
+}
+
+/// `quantity * m` of one line, `None` when it cannot enter the exact sum.
+fn fixed_term(start_ms: i64, t: &Ts, qty: i64) -> Option<i128> {
+    if !is_whole_ms(t) {
+        return None;
+    }
+    let offset = (t.timestamp_millis() - start_ms) as f64;
+    let weight = 2f64.powf(offset / CACHED_HALF_LIFE_MS as f64);
+    // weight is in [1, 2), so weight * 2^52 is an exact integer below 2^53.
+    let m = (weight * MANTISSA_SCALE) as i128;
+    i128::from(qty).checked_mul(m)
+}
+
+/// The purchase lines of one product in one hour.
+#[derive(Debug, Default)]
+struct Bucket {
+    /// (time, order) -> quantity.
+    lines: BTreeMap<(Ts, OrderId), i64>,
+    /// Exact `sum(quantity * m)` of the lines; `None` when a line could not enter it
+    /// (sub-millisecond time, overflow): then the bucket is always summed line by line.
+    fixed: Option<i128>,
+}
+
+impl Bucket {
+    fn start_ms(key: i64) -> i64 {
+        key * BUCKET_MS
+    }
+
+    /// Recomputes the exact sum from the lines.
+    fn refix(&mut self, key: i64) {
+        let start = Self::start_ms(key);
+        self.fixed = self.lines.iter().try_fold(0i128, |acc, ((t, _), q)| {
+            fixed_term(start, t, *q).and_then(|x| acc.checked_add(x))
+        });
+    }
+}
+
+/// One product's purchases by time.
+#[derive(Debug, Default)]
+pub(super) struct Timeline {
+    buckets: BTreeMap<i64, Bucket>,
+}
+
+/// What a query needs beside the timelines, computed once per query.
+pub(super) struct Window {
+    lo: Ts,
+    now: Ts,
+    half_life_ms: f64,
+    /// Whether bucket sums may be used (24 h half-life, whole-ms `now`).
+    cached: bool,
+    now_ms: i64,
+    first_bucket: i64,
+    /// `0.5^((now_ms - start) / h)` per bucket from `first_bucket` on, filled lazily.
+    decay: Vec<Option<f64>>,
+}
+
+impl Window {
+    /// The window `[now - window, now]` with the given half-life in milliseconds.
+    pub(super) fn new(lo: Ts, now: Ts, half_life_ms: i64) -> Self {
+        let first_bucket = bucket_of(&lo);
+        let span = (bucket_of(&now) - first_bucket + 1).max(0) as usize;
+        Self {
+            lo,
+            now,
+            half_life_ms: half_life_ms as f64,
+            cached: half_life_ms == CACHED_HALF_LIFE_MS && is_whole_ms(&now),
+            now_ms: now.timestamp_millis(),
+            first_bucket,
+            decay: vec![None; span],
+        }
+    }
+
+    fn decay(&mut self, key: i64) -> f64 {
+        let slot = (key - self.first_bucket) as usize;
+        let age = (self.now_ms - Bucket::start_ms(key)) as f64;
+        let h = self.half_life_ms;
+        *self.decay[slot].get_or_insert_with(|| 0.5f64.powf(age / h))
+    }
+
+    fn exact(&self, t: &Ts, qty: i64) -> f64 {
+        let age_ms = (self.now - *t).num_milliseconds() as f64;
+        qty as f64 * 0.5f64.powf(age_ms / self.half_life_ms)
+    }
+}
+
+impl Timeline {
+    pub(super) fn insert(&mut self, at: Ts, order: OrderId, qty: i64) {
+        let key = bucket_of(&at);
+        let bucket = self.buckets.entry(key).or_insert_with(|| Bucket {
+            lines: BTreeMap::new(),
+            fixed: Some(0),
+        });
+        let old = bucket.lines.insert((at, order), qty);
+        if old.is_some() {
+            bucket.refix(key);
+        } else {
+            let term = fixed_term(Bucket::start_ms(key), &at, qty);
+            bucket.fixed = bucket
+                .fixed
+                .zip(term)
+                .and_then(|(sum, x)| sum.checked_add(x));
+        }
+    }
+
+    pub(super) fn remove(&mut self, at: Ts, order: OrderId) {
+        let key = bucket_of(&at);
+        let Some(bucket) = self.buckets.get_mut(&key) else {
+            return;
+        };
+        let Some(qty) = bucket.lines.remove(&(at, order)) else {
+            return;
+        };
+        if bucket.lines.is_empty() {
+            self.buckets.remove(&key);
+            return;
+        }
+        match (bucket.fixed, fixed_term(Bucket::start_ms(key), &at, qty)) {
+            (Some(sum), Some(x)) => bucket.fixed = sum.checked_sub(x),
+            _ => bucket.refix(key),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// The product's trending score over the window, `None` when it has no purchase in it.
+    pub(super) fn score(&self, w: &mut Window) -> Option<f64> {
+        let mut any = false;
+        let mut score = 0.0;
+        let range = (
+            Bound::Included(bucket_of(&w.lo)),
+            Bound::Included(bucket_of(&w.now)),
+        );
+        for (key, bucket) in self.buckets.range(range) {
+            let (Some(((first, _), _)), Some(((last, _), _))) = (
+                bucket.lines.first_key_value(),
+                bucket.lines.last_key_value(),
+            ) else {
+                continue;
+            };
+            let whole = *first >= w.lo && *last <= w.now;
+            match bucket.fixed {
+                Some(sum) if whole && w.cached => {
+                    any = true;
+                    score += sum as f64 / MANTISSA_SCALE * w.decay(*key);
+                }
+                _ => {
+                    let inside = bucket.lines.range((
+                        Bound::Included((w.lo, OrderId::from_u128(0))),
+                        Bound::Included((w.now, OrderId::from_u128(u128::MAX))),
+                    ));
+                    for ((t, _), q) in inside {
+                        any = true;
+                        score += w.exact(t, *q);
+                    }
+                }
+            }
+        }
+        any.then_some(score)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+
+    fn exact_sum(lines: &[(Ts, i64)], now: Ts, window: Duration, half_life: Duration) -> f64 {
+        let h = half_life.num_milliseconds() as f64;
+        lines
+            .iter()
+            .filter(|(t, _)| *t >= now - window && *t <= now)
+            .map(|(t, q)| *q as f64 * 0.5f64.powf((now - *t).num_milliseconds() as f64 / h))
+            .sum()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+    }
+
+    /// Bucket sums, cut buckets, sub-ms lines and removals all give the definition's value.
+    #[test]
+    fn bucketed_score_matches_the_definition() {
+        let base = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let mut tl = Timeline::default();
+        let mut lines = Vec::new();
+        for i in 0..2_000i64 {
+            let mut t = base + Duration::milliseconds(i * 611_113);
+            if i % 97 == 0 {
+                t += Duration::nanoseconds(1_234);
+            }
+            let q = 1 + i % 5;
+            tl.insert(t, OrderId::from_u128(i as u128), q);
+            lines.push((t, q));
+        }
+        for i in (0..2_000i64).step_by(7) {
+            let (t, _) = lines[i as usize];
+            tl.remove(t, OrderId::from_u128(i as u128));
+        }
+        let kept: Vec<(Ts, i64)> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 7 != 0)
+            .map(|(_, l)| *l)
+            .collect();
+        let h24 = Duration::hours(24);
+        for (now_off, window, h) in [
+            (Duration::days(10), Duration::days(7), h24),
+            (Duration::days(14), Duration::days(7), h24),
+            (
+                Duration::days(5) + Duration::nanoseconds(500),
+                Duration::days(2),
+                h24,
+            ),
+            (Duration::days(9), Duration::days(3), Duration::hours(3)),
+        ] {
+            let now = base + now_off;
+            let mut w = Window::new(now - window, now, h.num_milliseconds());
+            let got = tl.score(&mut w).unwrap();
+            let want = exact_sum(&kept, now, window, h);
+            assert!(close(got, want), "{got} vs {want}");
+        }
+        let before = base - Duration::days(1);
+        let mut w = Window::new(before - Duration::days(7), before, h24.num_milliseconds());
+        assert_eq!(tl.score(&mut w), None);
+    }
+}
