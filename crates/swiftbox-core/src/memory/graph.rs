@@ -10,6 +10,7 @@
 
 mod fast;
 mod query;
+mod rank;
 mod state;
 mod trend;
 

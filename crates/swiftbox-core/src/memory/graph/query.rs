@@ -138,24 +138,20 @@ impl State {
             .flat_map(move |r| r.recent().take(n))
     }
 
-    fn purchase_count(&self, product: &ProductId) -> u64 {
-        self.sales.get(product).map_or(0, |s| s.lines)
-    }
-
-    /// Products by purchase count descending then id ascending, leaving out unsold ones and
-    /// those `skip` rejects: the first `n`.
-    fn most_purchased<'a>(
+    /// Products (overall, or of `category`) by purchase count descending then id ascending,
+    /// leaving out unsold ones and those `skip` rejects: the first `n`.
+    fn most_purchased(
         &self,
-        candidates: impl Iterator<Item = &'a ProductId>,
+        category: Option<&str>,
         skip: impl Fn(&ProductId) -> bool,
         n: usize,
     ) -> Vec<(ProductId, u64)> {
-        let items: Vec<(ProductId, u64)> = candidates
-            .filter(|p| !skip(p))
-            .map(|p| (*p, self.purchase_count(p)))
-            .filter(|(_, c)| *c > 0)
-            .collect();
-        top_k(items, n, |a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)))
+        self.rankings
+            .ranked(category, PopularityMetric::Purchases)
+            .filter(|(p, _)| !skip(p))
+            .take(n)
+            .map(|(p, c)| (p, u64::try_from(c).unwrap_or(u64::MAX)))
+            .collect()
     }
 
     pub(super) fn recommendations_for(
@@ -231,12 +227,9 @@ impl State {
             c
         };
         for (category, _) in categories {
-            let Some(products) = self.products_by_category.get(category) else {
-                continue;
-            };
             let want = limit - recs.len();
             let fill = self.most_purchased(
-                products.iter(),
+                Some(category),
                 |p| listed.contains(p) || has_bought(p),
                 want,
             );
@@ -256,11 +249,7 @@ impl State {
             }
         }
         let want = limit - recs.len();
-        let fill = self.most_purchased(
-            self.sales.keys(),
-            |p| listed.contains(p) || has_bought(p),
-            want,
-        );
+        let fill = self.most_purchased(None, |p| listed.contains(p) || has_bought(p), want);
         recs.extend(fill.into_iter().map(|(product, count)| Recommendation {
             product,
             name: self.product_name(&product),
@@ -293,39 +282,11 @@ impl State {
     }
 
     pub(super) fn popular(&self, query: &PopularQuery) -> Vec<ScoredProduct> {
-        let score = |p: &ProductId| -> f64 {
-            match query.metric {
-                PopularityMetric::Purchases => self.purchase_count(p) as f64,
-                PopularityMetric::Units => self.sales.get(p).map_or(0, |s| s.units) as f64,
-                PopularityMetric::Buyers => {
-                    self.product_buyers.get(p).map_or(0, |b| b.len()) as f64
-                }
-            }
-        };
-        let items: Vec<(ProductId, f64)> = match &query.category {
-            Some(c) => self
-                .products_by_category
-                .get(c)
-                .into_iter()
-                .flatten()
-                .map(|p| (*p, score(p)))
-                .filter(|(_, s)| *s > 0.0)
-                .collect(),
-            None => self
-                .sales
-                .keys()
-                .map(|p| (*p, score(p)))
-                .filter(|(_, s)| *s > 0.0)
-                .collect(),
-        };
-        top_k(
-            items,
-            query.limit,
-            by_score(|x: &(ProductId, f64)| x.1, |x| x.0),
-        )
-        .into_iter()
-        .map(|(p, s)| self.scored(p, s))
-        .collect()
+        self.rankings
+            .ranked(query.category.as_deref(), query.metric)
+            .take(query.limit)
+            .map(|(p, s)| self.scored(p, s as f64))
+            .collect()
     }
 
     pub(super) fn trending(&self, query: &TrendingQuery) -> Vec<ScoredProduct> {
@@ -464,8 +425,151 @@ mod tests {
     use chrono::{Duration, Utc};
 
     use super::*;
-    use crate::graph::{CategoryNode, GraphChange, ProductNode, UserNode};
+    use crate::graph::{
+        CategoryNode, GraphChange, OrderPurchases, ProductNode, PurchasedItem, UserNode,
+    };
+    use crate::id::EntityRef;
     use crate::money::{Currency, Money};
+
+    /// `popular` by brute force over the state's own counts.
+    fn brute_popular(state: &State, q: &PopularQuery) -> Vec<(ProductId, f64)> {
+        let mut items: Vec<(ProductId, f64)> = state
+            .products
+            .values()
+            .filter(|p| q.category.as_ref().is_none_or(|c| &p.category == c))
+            .map(|p| {
+                let sales = state.sales.get(&p.id).copied().unwrap_or_default();
+                let buyers = state.product_buyers.get(&p.id).map_or(0, |b| b.len());
+                let s = match q.metric {
+                    PopularityMetric::Purchases => sales.lines as f64,
+                    PopularityMetric::Units => sales.units as f64,
+                    PopularityMetric::Buyers => buyers as f64,
+                };
+                (p.id, s)
+            })
+            .filter(|(_, s)| *s > 0.0)
+            .collect();
+        items.sort_by(by_score(|x: &(ProductId, f64)| x.1, |x| x.0));
+        items.truncate(q.limit);
+        items
+    }
+
+    /// The maintained rankings agree with counting from scratch after purchases, a product
+    /// changing category, an order replaced and deleted, and a product deleted.
+    #[test]
+    fn popular_rankings_follow_every_change() {
+        let mut state = State::default();
+        let cats = ["A", "B", "C"];
+        let mut changes: Vec<GraphChange> = cats
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                GraphChange::Upsert(GraphRecord::Category(CategoryNode {
+                    id: CategoryId::from_u128(1000 + i as u128),
+                    name: (*c).into(),
+                    version: 1,
+                }))
+            })
+            .collect();
+        let product = |i: u128, cat: &str, version: u64| {
+            GraphChange::Upsert(GraphRecord::Product(ProductNode {
+                id: ProductId::from_u128(i),
+                name: format!("p{i}"),
+                category: cat.into(),
+                price: Money::new(1, Currency::USD),
+                version,
+            }))
+        };
+        for i in 0..12u128 {
+            changes.push(product(i, cats[i as usize % 3], 1));
+        }
+        for u in 0..8u128 {
+            changes.push(GraphChange::Upsert(GraphRecord::User(UserNode {
+                id: UserId::from_u128(100 + u),
+                username: format!("u{u}"),
+                email: format!("u{u}@example.com"),
+                version: 1,
+            })));
+        }
+        let t0 = Utc::now();
+        let order = |o: u128, u: u128, items: &[(u128, i64)], version: u64| {
+            GraphChange::Upsert(GraphRecord::Order(OrderPurchases {
+                order_id: OrderId::from_u128(500 + o),
+                user: UserId::from_u128(100 + u),
+                placed_at: t0 - Duration::minutes(o as i64),
+                items: items
+                    .iter()
+                    .map(|(p, q)| PurchasedItem {
+                        product: ProductId::from_u128(*p),
+                        quantity: *q,
+                        unit_price: Money::new(1, Currency::USD),
+                    })
+                    .collect(),
+                version,
+            }))
+        };
+        for o in 0..40u128 {
+            let items: Vec<(u128, i64)> = (0..3)
+                .map(|k| {
+                    (
+                        (o * 7 + k * 5) % 12 / (1 + k),
+                        1 + (o as i64 + k as i64) % 4,
+                    )
+                })
+                .collect();
+            changes.push(order(o, o % 8, &items, 1));
+        }
+        state.apply(&changes).unwrap();
+        let check = |state: &State, step: &str| {
+            for metric in [
+                PopularityMetric::Purchases,
+                PopularityMetric::Units,
+                PopularityMetric::Buyers,
+            ] {
+                for category in [None, Some("A"), Some("B"), Some("C"), Some("none")] {
+                    for limit in [1, 5, 100] {
+                        let q = PopularQuery {
+                            category: category.map(String::from),
+                            metric,
+                            limit,
+                        };
+                        let got: Vec<(ProductId, f64)> = state
+                            .popular(&q)
+                            .iter()
+                            .map(|s| (s.product, s.score))
+                            .collect();
+                        assert_eq!(got, brute_popular(state, &q), "{step}: {q:?}");
+                    }
+                }
+            }
+        };
+        check(&state, "loaded");
+        state
+            .apply(&[product(3, "B", 2), product(4, "A", 2)])
+            .unwrap();
+        check(&state, "recategorised");
+        state.apply(&[order(5, 1, &[(3, 9), (11, 2)], 2)]).unwrap();
+        check(&state, "order replaced");
+        let delete = |kind: EntityKind, id: String| GraphChange::Delete {
+            entity: EntityRef { kind, id },
+            version: 3,
+        };
+        state
+            .apply(&[
+                delete(EntityKind::Order, OrderId::from_u128(507).to_string()),
+                delete(EntityKind::Product, ProductId::from_u128(0).to_string()),
+                delete(EntityKind::User, UserId::from_u128(102).to_string()),
+            ])
+            .unwrap();
+        check(&state, "deleted");
+        assert!(!state
+            .popular(&PopularQuery {
+                category: None,
+                metric: PopularityMetric::Purchases,
+                limit: 100,
+            })
+            .is_empty());
+    }
 
     /// `VIEWED.count` and `last_viewed` are not visible through `GraphStore`; check them here.
     #[test]

@@ -7,6 +7,7 @@ use std::hash::Hash;
 use chrono::{DateTime, Utc};
 
 use super::fast::{HashMap, HashSet};
+use super::rank::{Metrics, Rankings};
 use super::trend::Timeline;
 use crate::error::{EntityKind, Error, Result};
 use crate::graph::{
@@ -110,6 +111,8 @@ pub(super) struct State {
     /// A product's distinct buyers by latest purchase.
     pub(super) product_buyers: HashMap<ProductId, Recency<UserId>>,
     pub(super) sales: HashMap<ProductId, SalesStats>,
+    /// Products by each popularity metric, overall and per category.
+    pub(super) rankings: Rankings,
     /// A product's purchase lines by time, for trending.
     pub(super) timelines: HashMap<ProductId, Timeline>,
     /// Products by their `category` property.
@@ -306,6 +309,9 @@ impl State {
             GraphRecord::Product(n) => {
                 if let Some(old) = self.products.insert(n.id, n.clone()) {
                     remove_from(&mut self.products_by_category, &old.category, &n.id);
+                    let m = self.metrics(&n.id);
+                    self.rankings
+                        .recategorise(n.id, &old.category, &n.category, m);
                 }
                 self.products_by_category
                     .entry(n.category.clone())
@@ -481,7 +487,28 @@ impl State {
         }
     }
 
+    /// A product's popularity metrics.
+    fn metrics(&self, product: &ProductId) -> Metrics {
+        let sales = self.sales.get(product).copied().unwrap_or_default();
+        Metrics {
+            lines: sales.lines,
+            units: sales.units,
+            buyers: self
+                .product_buyers
+                .get(product)
+                .map_or(0, |b| b.len() as u64),
+        }
+    }
+
+    /// Re-ranks a product whose metrics were `old`.
+    fn rerank(&mut self, product: ProductId, old: Metrics) {
+        let new = self.metrics(&product);
+        let category = self.products.get(&product).map(|p| p.category.as_str());
+        self.rankings.update(product, category, old, new);
+    }
+
     fn add_line(&mut self, user: UserId, product: ProductId, at: Ts, order: OrderId, qty: i64) {
+        let before = self.metrics(&product);
         let lines = self.pairs.entry((user, product)).or_default();
         lines.insert((at, order));
         let latest = lines.last().map(|(t, _)| *t);
@@ -505,9 +532,11 @@ impl State {
             .or_default()
             .insert(at, order, qty);
         self.purchase_lines += 1;
+        self.rerank(product, before);
     }
 
     fn remove_line(&mut self, user: UserId, product: ProductId, at: Ts, order: OrderId, qty: i64) {
+        let before = self.metrics(&product);
         let key = (user, product);
         let latest = match self.pairs.get_mut(&key) {
             Some(lines) => {
@@ -547,6 +576,7 @@ impl State {
             }
         }
         self.purchase_lines -= 1;
+        self.rerank(product, before);
     }
 
     /// Records a view; [`Error::NotFound`] when either node is missing.
