@@ -18,6 +18,19 @@
 # may stop and restart without disturbing the shared one): run it as
 # `<path> -listen 127.0.0.1:<port> -data-dir <dir> -uri-file <file>`.
 #
+#   scripts/servers.sh neo4j-private start <dir>   # one more Neo4j, state in <dir>
+#   scripts/servers.sh neo4j-private stop <dir>
+#
+# `neo4j-private` is for tests that stop and start a Neo4j of their own (the
+# shared one must stay up for everyone else). `start` launches one more harness
+# with its own data, pid and log in <dir>, waits until it answers and prints
+# its `export SWIFTBOX_NEO4J_*` lines; `stop` stops it (SIGTERM, as `stop`
+# does). Started again on the same <dir>, it listens on the same port with the
+# same password, so a client's URI stays valid across the restart; its DATA
+# does not survive (the harness keeps its store in a fresh directory per start,
+# deleted on stop), so the restarted database is empty. It never builds the
+# harness: when `start` has not built it yet, it exits with status 3.
+#
 # `start` twice is harmless: running servers are reused and the same exports
 # printed. `stop` stops only the processes `start` started (by recorded pid)
 # and removes their data. Both servers listen on 127.0.0.1 only.
@@ -152,8 +165,9 @@ healthy() {
   ours_alive "$1" && [[ -s "$STATE_DIR/$1.uri" ]] && probe "$1" "$(<"$STATE_DIR/$1.uri")"
 }
 
-launch_neo4j() {
-  local dir="$1" work="$STATE_DIR/neo4j"
+launch_neo4j() { # install-dir [bolt-port]
+  local dir="$1" port="${2:-}" work="$STATE_DIR/neo4j"
+  [[ -n "$port" ]] || port="$(free_port)"
   rm -rf "$work" "$STATE_DIR/neo4j.uri" && mkdir -p "$work"
   # The password reaches the JVM through its environment, not its command line.
   # JVM: full tiered JIT (C2), parallel GC and a 2 GiB heap, for throughput
@@ -170,7 +184,7 @@ launch_neo4j() {
       --add-opens=java.base/sun.nio.ch=ALL-UNNAMED \
       -Dswiftbox.state="$work" \
       -cp "$dir/classes:$dir/lib/*" dev.swiftbox.harness.Main \
-      "$work" "$(free_port)" "$STATE_DIR/neo4j.uri" \
+      "$work" "$port" "$STATE_DIR/neo4j.uri" \
       </dev/null >"$STATE_DIR/neo4j.log" 2>&1 9>&- &
   echo $! >"$STATE_DIR/neo4j.pid"
 }
@@ -349,13 +363,56 @@ cmd_ferretdb_bin() {
   printf '%s/swiftbox-ferretdb\n' "$(ferretdb_install_dir)"
 }
 
+print_neo4j_exports() {
+  local neo4j
+  neo4j="$(<"$STATE_DIR/neo4j.uri")"
+  printf "export SWIFTBOX_NEO4J_URI='%s'\n" "${neo4j%/}"
+  printf "export SWIFTBOX_NEO4J_USER='%s'\n" "$NEO4J_USER"
+  printf "export SWIFTBOX_NEO4J_PASSWORD='%s'\n" "$(<"$STATE_DIR/neo4j.password")"
+}
+
+# neo4j-private start|stop <dir>: a Neo4j of a test's own, state in <dir>.
+cmd_neo4j_private() {
+  local action="${1:-}" dir="${2:-}"
+  [[ "$action" == start || "$action" == stop ]] && [[ -n "$dir" ]] \
+    || { echo "usage: $0 neo4j-private start|stop <dir>" >&2; exit 2; }
+  mkdir -p "$CACHE_DIR" "$dir"
+  STATE_DIR="$(cd "$dir" && pwd)"
+  chmod 700 "$STATE_DIR"
+  lock
+  if [[ "$action" == stop ]]; then
+    stop_one neo4j
+    return 0
+  fi
+  local install
+  install="$(neo4j_install_dir)"
+  if [[ ! -f "$install/ok" ]]; then
+    log "neo4j harness not built (no $install); \`scripts/servers.sh start\` builds it"
+    exit 3
+  fi
+  if healthy neo4j; then
+    print_neo4j_exports
+    return 0
+  fi
+  stop_one neo4j
+  if [[ ! -s "$STATE_DIR/neo4j.password" ]]; then
+    (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$STATE_DIR/neo4j.password")
+  fi
+  [[ -s "$STATE_DIR/neo4j.port" ]] || free_port >"$STATE_DIR/neo4j.port"
+  log "neo4j (private): starting on port $(<"$STATE_DIR/neo4j.port") (log: $STATE_DIR/neo4j.log)"
+  launch_neo4j "$install" "$(<"$STATE_DIR/neo4j.port")"
+  wait_ready neo4j
+  print_neo4j_exports
+}
+
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   ferretdb-bin) cmd_ferretdb_bin ;;
+  neo4j-private) cmd_neo4j_private "${2:-}" "${3:-}" ;;
   *)
-    echo "usage: $0 start|stop|status|ferretdb-bin" >&2
+    echo "usage: $0 start|stop|status|ferretdb-bin|neo4j-private start|stop <dir>" >&2
     exit 2
     ;;
 esac

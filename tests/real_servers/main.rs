@@ -11,3 +11,4 @@
 mod common;
 mod data_flow;
 mod faults;
+mod restart;
