@@ -163,25 +163,33 @@ impl State {
         let bought = self.user_products.get(user);
         let has_bought = |p: &ProductId| bought.is_some_and(|b| b.contains(p));
 
-        // Peers, each with the seeds that led to them.
-        let mut peers: HashMap<UserId, Vec<ProductId>> = HashMap::default();
+        // (peer, seed) pairs, grouped by peer with seeds ascending (no allocation per peer).
+        let mut pairs: Vec<(UserId, ProductId)> = Vec::new();
         for seed in self.recent_products(user, limits.seed_products) {
             for peer in self.recent_buyers(&seed, limits.buyers_per_product) {
                 if peer != *user {
-                    peers.entry(peer).or_default().push(seed);
+                    pairs.push((peer, seed));
                 }
             }
         }
-        // Candidate -> distinct peers and the first three seeds (by id) that reached it.
-        let mut candidates: HashMap<ProductId, Candidate> = HashMap::default();
-        for (peer, seeds) in &peers {
-            for q in self.recent_products(peer, limits.products_per_buyer) {
+        pairs.sort_unstable();
+        let peer_count = pairs.chunk_by(|a, b| a.0 == b.0).count();
+        // Candidate -> distinct peers and the first three seeds (by id) that reached it. Of a
+        // peer's seeds only its three smallest can be among them, so only those are offered.
+        let mut candidates: HashMap<ProductId, Candidate> = HashMap::with_capacity_and_hasher(
+            (peer_count * limits.products_per_buyer).min(self.sales.len()),
+            Default::default(),
+        );
+        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let peer = group[0].0;
+            let seeds = &group[..group.len().min(3)];
+            for q in self.recent_products(&peer, limits.products_per_buyer) {
                 if has_bought(&q) {
                     continue;
                 }
                 let c = candidates.entry(q).or_default();
                 c.peers += 1;
-                for s in seeds {
+                for (_, s) in seeds {
                     c.add_seed(*s);
                 }
             }
