@@ -417,10 +417,13 @@ impl Neo4jGraph {
         let from = now
             .checked_sub(tq.window.num_milliseconds())
             .ok_or_else(|| Error::invalid("now", "out of range"))?;
+        // Without a category every product is in scope, and every `PURCHASED` ends at a
+        // product (module docs), so the tail's pattern alone finds them without a label check
+        // per purchase in the window (195k of 591k db hits at M).
         let scope = if tq.category.is_some() {
             SCOPE_CATEGORY
         } else {
-            SCOPE_ALL
+            ""
         };
         let text = self.cypher(&format!("{scope}\n{TRENDING_TAIL}"));
         let mut q = query(&text)
