@@ -11,4 +11,5 @@
 mod common;
 mod data_flow;
 mod faults;
+mod outage;
 mod restart;
