@@ -71,7 +71,8 @@ fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
     }
 }
 
-/// Polls `done` every 10 ms until it is true, for at most `patience`.
+/// Polls `done` every 50 ms until it is true, for at most `patience` (polling faster only
+/// steals time from the worker being waited for, on a real server most of all).
 async fn wait_until<F, Fut>(patience: Duration, what: &str, mut done: F)
 where
     F: FnMut() -> Fut,
@@ -79,7 +80,7 @@ where
 {
     let waited = tokio::time::timeout(patience, async {
         while !done().await {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await;
@@ -474,9 +475,14 @@ pub async fn graph_outage<P: PrimaryStore, G: GraphStore>(primary: P, graph: G, 
     assert_in_sync(&primary, &graph).await;
 }
 
-// `owed` as an `FnMut() -> Future<bool>` for `wait_until`.
+// Whether nothing at all is owed (set-aside changes included), as an `FnMut() -> Future<bool>`
+// for `wait_until`: one owed change fetched, not a full `sync_stats` (which counts every kind).
 async fn owed_zero<P: PrimaryStore>(p: &P) -> bool {
-    owed(p).await == 0
+    let query = OwedQuery {
+        include_set_aside: true,
+        ..OwedQuery::oldest(1)
+    };
+    must(p.owed_changes(&query).await, "owed changes").is_empty()
 }
 
 /// The stores of a scenario: the primary, the graph behind a [`FaultyGraph`], and a decorator.
@@ -638,6 +644,14 @@ pub async fn tampering<P: PrimaryStore, G: GraphStore>(primary: P, graph: G, s: 
     load.run(&store, 300).await;
     let lonely = load.product(&store).await; // no orders, no reviews: deleting it cascades nothing
     let victim = load.users()[0];
+    // Some changes are held back inline by design (an order whose product was deleted is
+    // deferred until the primary recomputes it), so let a worker settle them first.
+    must(
+        must(store.worker(test_worker_config()), "worker")
+            .drain()
+            .await,
+        "drain",
+    );
     let reconciler = store.reconciler();
     let before = must(reconciler.check().await, "check");
     assert!(before.is_clean(), "in sync before tampering:\n{before}");
@@ -729,15 +743,23 @@ pub async fn poison<P: PrimaryStore, G: GraphStore>(primary: P, graph: G, s: &Sc
     let bad = load.user(&store).await;
     let bad_ref = EntityRef::new(EntityKind::User, bad);
     graph.faults().poison(bad_ref.clone());
+    // Count the entities created here (a product may bring its category along) instead of
+    // asking the store after each one: on a real server that count is a dozen queries.
     let mut others = 0;
     while others < s.poison_others {
+        let categories = load.categories.len();
         if others % 2 == 0 {
             load.user(&store).await;
         } else {
             load.product(&store).await;
         }
-        others = (owed(&*primary).await - 1) as usize;
+        others += 1 + (load.categories.len() - categories);
     }
+    assert_eq!(
+        owed(&*primary).await as usize,
+        others + 1,
+        "every write is owed, the poison included"
+    );
     let config = WorkerConfig {
         set_aside_after: 3,
         batch_size: 100,
@@ -747,7 +769,7 @@ pub async fn poison<P: PrimaryStore, G: GraphStore>(primary: P, graph: G, s: &Sc
     let total = must(worker.drain().await, "drain");
     assert_eq!(total.set_aside, 1, "{total:?}");
     assert_eq!(total.failed, 3, "{total:?}");
-    assert_eq!(total.acked as usize, s.poison_others, "{total:?}");
+    assert_eq!(total.acked as usize, others, "{total:?}");
 
     let status = must(store.reconciler().status().await, "status");
     assert_eq!(
