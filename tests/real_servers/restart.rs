@@ -3,8 +3,8 @@
 //! one (`scripts/servers.sh neo4j-private start|stop <dir>`) that it may stop.
 //!
 //! What the harness keeps across a restart: the port and password (so the store's URI stays
-//! valid and its pool reconnects), but not the data: each start of the harness opens a fresh
-//! store and deletes it on stop. So the restarted database is empty, as after losing a graph
+//! valid and its pool reconnects), but not the data: `servers.sh` wipes the harness's work
+//! folder before each start. So the restarted database is empty, as after losing a graph
 //! server's disk. The honest demonstration is therefore: writes during the outage all succeed
 //! on MongoDB and stay owed; once Neo4j is back, the worker applies those owed changes to the
 //! new database; a `Reconciler::resync()` (what an operator runs after a graph loses its data)
