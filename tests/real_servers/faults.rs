@@ -9,7 +9,7 @@ use swiftbox_core::{
 };
 use swiftbox_sync::scenarios::{self, Scenario, Workload};
 use swiftbox_sync::testing::FaultyGraph;
-use swiftbox_sync::{StaleReason, SyncConfig, Synced};
+use swiftbox_sync::{SyncConfig, Synced};
 
 use crate::common::{self, must};
 
@@ -148,32 +148,7 @@ async fn tampering_by_hand_in_neo4j_is_found_and_repaired_exactly() {
     );
 
     let drift = must(reconciler.check().await, "check");
-    let missing: Vec<EntityRef> = drift.missing.iter().map(GraphRecord::entity).collect();
-    let extra: Vec<EntityRef> = drift.extra.iter().map(GraphRecord::entity).collect();
-    let stale: Vec<(EntityRef, StaleReason)> = drift
-        .stale
-        .iter()
-        .map(|s| (s.expected.entity(), s.reason))
-        .collect();
-    assert_eq!(
-        missing,
-        vec![EntityRef::new(EntityKind::Product, lonely)],
-        "{drift}"
-    );
-    assert_eq!(
-        extra,
-        vec![EntityRef::new(EntityKind::User, foreign)],
-        "{drift}"
-    );
-    assert_eq!(
-        stale,
-        vec![(
-            EntityRef::new(EntityKind::User, victim),
-            StaleReason::Content
-        )],
-        "{drift}"
-    );
-    assert_eq!(drift.drift_total, 3, "{drift}");
+    scenarios::assert_tamper_drift(&drift, lonely, foreign, victim);
 
     graph.faults().set_recording(true);
     let repaired = must(reconciler.repair(&drift).await, "repair");

@@ -21,7 +21,9 @@ use swiftbox_core::{
 };
 
 use crate::testing::FaultyGraph;
-use crate::{Backoff, Reconciler, StaleReason, SyncConfig, SyncWorker, Synced, WorkerConfig};
+use crate::{
+    Backoff, DriftReport, Reconciler, StaleReason, SyncConfig, SyncWorker, Synced, WorkerConfig,
+};
 
 /// Knobs shared by the scenarios.
 #[derive(Debug, Clone)]
@@ -684,32 +686,7 @@ pub async fn tampering<P: PrimaryStore, G: GraphStore>(primary: P, graph: G, s: 
     assert_eq!(report.applied, 3, "{report:?}");
 
     let drift = must(reconciler.check().await, "check");
-    let missing: Vec<EntityRef> = drift.missing.iter().map(GraphRecord::entity).collect();
-    let extra: Vec<EntityRef> = drift.extra.iter().map(GraphRecord::entity).collect();
-    let stale: Vec<(EntityRef, StaleReason)> = drift
-        .stale
-        .iter()
-        .map(|s| (s.expected.entity(), s.reason))
-        .collect();
-    assert_eq!(
-        missing,
-        vec![EntityRef::new(EntityKind::Product, lonely)],
-        "{drift}"
-    );
-    assert_eq!(
-        extra,
-        vec![EntityRef::new(EntityKind::User, foreign)],
-        "{drift}"
-    );
-    assert_eq!(
-        stale,
-        vec![(
-            EntityRef::new(EntityKind::User, victim),
-            StaleReason::Content
-        )],
-        "{drift}"
-    );
-    assert_eq!(drift.drift_total, 3);
+    assert_tamper_drift(&drift, lonely, foreign, victim);
 
     graph.faults().set_recording(true);
     let repaired = must(reconciler.repair(&drift).await, "repair");
@@ -962,4 +939,40 @@ pub async fn inline_apply<P: PrimaryStore, G: GraphStore>(primary: P, graph: G) 
     let worker = must(store.worker(test_worker_config()), "worker");
     must(worker.drain().await, "drain");
     assert_in_sync(&primary, &graph).await;
+}
+
+/// Asserts that `drift` names exactly the three tamperings of the tampering scenarios: the
+/// product `deleted` missing, the user `foreign` extra, the user `edited` stale in content.
+pub fn assert_tamper_drift(
+    drift: &DriftReport,
+    deleted: ProductId,
+    foreign: UserId,
+    edited: UserId,
+) {
+    let missing: Vec<EntityRef> = drift.missing.iter().map(GraphRecord::entity).collect();
+    let extra: Vec<EntityRef> = drift.extra.iter().map(GraphRecord::entity).collect();
+    let stale: Vec<(EntityRef, StaleReason)> = drift
+        .stale
+        .iter()
+        .map(|s| (s.expected.entity(), s.reason))
+        .collect();
+    assert_eq!(
+        missing,
+        vec![EntityRef::new(EntityKind::Product, deleted)],
+        "{drift}"
+    );
+    assert_eq!(
+        extra,
+        vec![EntityRef::new(EntityKind::User, foreign)],
+        "{drift}"
+    );
+    assert_eq!(
+        stale,
+        vec![(
+            EntityRef::new(EntityKind::User, edited),
+            StaleReason::Content
+        )],
+        "{drift}"
+    );
+    assert_eq!(drift.drift_total, 3, "{drift}");
 }
