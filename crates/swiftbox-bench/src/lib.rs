@@ -164,6 +164,11 @@ pub struct BenchConfig {
     pub lag_load: (u32, u32),
     /// Figure 3's load with MongoDB as the primary: writes per second (what it can sustain).
     pub mongo_lag_rate: u32,
+    /// Figure 3: how many `SyncWorker`s drain the queue, one per `Partition` (default 1).
+    pub lag_workers: u32,
+    /// Figure 1: `ReconcilerConfig::batch_size` of the timed resync (default: the
+    /// reconciler's default).
+    pub resync_batch: usize,
 }
 
 impl BenchConfig {
@@ -183,6 +188,8 @@ impl BenchConfig {
             lag_load: (500, 10),
             mongo_lag_rate: 20,
             catalog: (50, 100),
+            lag_workers: 1,
+            resync_batch: swiftbox_sync::ReconcilerConfig::default().batch_size,
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] [--figures 1,2,3,4,5]
-//!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--mongo-max-orders N]
+//!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-workers N]
+//!                [--resync-batch N] [--mongo-max-orders N]
 //! ```
 //! The servers backend is used when `SWIFTBOX_MONGO_URI` and `SWIFTBOX_NEO4J_URI` are set
 //! (`eval "$(scripts/servers.sh start)"`), unless `--backends` says otherwise. Exits with 1 when
@@ -16,7 +17,8 @@ fn usage(msg: &str) -> ExitCode {
     eprintln!("swiftbox-bench: {msg}");
     eprintln!(
         "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
-         [--figures 1,2,3,4,5] [--json PATH] [--lag-rate N] [--lag-seconds N] [--mongo-max-orders N]"
+         [--figures 1,2,3,4,5] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-workers N] [--resync-batch N] \
+         [--mongo-max-orders N]"
     );
     ExitCode::from(64)
 }
@@ -69,6 +71,12 @@ fn main() -> ExitCode {
                 }
                 "--lag-seconds" => {
                     cfg.lag_load.1 = value(arg)?.parse().map_err(|_| "bad --lag-seconds")?;
+                }
+                "--lag-workers" => {
+                    cfg.lag_workers = value(arg)?.parse().map_err(|_| "bad --lag-workers")?;
+                }
+                "--resync-batch" => {
+                    cfg.resync_batch = value(arg)?.parse().map_err(|_| "bad --resync-batch")?;
                 }
                 "--mongo-max-orders" => {
                     cfg.mongo_load_max_orders =

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use swiftbox_core::generator::{DemoShop, ShopIds};
 use swiftbox_core::{EntityKind, GraphChange, GraphRecord, GraphStore, PrimaryStore, Result};
-use swiftbox_sync::Reconciler;
+use swiftbox_sync::{Reconciler, ReconcilerConfig};
 
 use crate::env::{Env, GraphHandle, GraphKind, PrimaryHandle, PrimaryKind};
 use crate::report::{Report, Row};
@@ -108,7 +108,11 @@ pub(crate) async fn run(
     let reconciler = Reconciler::new(
         Arc::new(primary.store.clone()),
         Arc::new(graph.store.clone()),
-    );
+    )
+    .with_config(ReconcilerConfig {
+        batch_size: cfg.resync_batch,
+        ..ReconcilerConfig::default()
+    })?;
     let batch = reconciler.config().batch_size;
     crate::progress!("fig1 {tag}: loaded in {load_secs:.1} s; resync");
     let t = Instant::now();
