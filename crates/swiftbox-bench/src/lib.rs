@@ -169,6 +169,8 @@ pub struct BenchConfig {
     /// Figure 1: `ReconcilerConfig::batch_size` of the timed resync (default: the
     /// reconciler's default).
     pub resync_batch: usize,
+    /// Figure 1: `ReconcilerConfig::batches_in_flight` of the timed resync (default 1).
+    pub resync_in_flight: usize,
 }
 
 impl BenchConfig {
@@ -190,6 +192,7 @@ impl BenchConfig {
             catalog: (50, 100),
             lag_workers: 1,
             resync_batch: swiftbox_sync::ReconcilerConfig::default().batch_size,
+            resync_in_flight: swiftbox_sync::ReconcilerConfig::default().batches_in_flight,
         }
     }
 

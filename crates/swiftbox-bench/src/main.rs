@@ -3,7 +3,7 @@
 //! ```text
 //! swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] [--figures 1,2,3,4,5]
 //!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-workers N]
-//!                [--resync-batch N] [--mongo-max-orders N]
+//!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N]
 //! ```
 //! The servers backend is used when `SWIFTBOX_MONGO_URI` and `SWIFTBOX_NEO4J_URI` are set
 //! (`eval "$(scripts/servers.sh start)"`), unless `--backends` says otherwise. Exits with 1 when
@@ -18,7 +18,7 @@ fn usage(msg: &str) -> ExitCode {
     eprintln!(
         "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
          [--figures 1,2,3,4,5] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-workers N] [--resync-batch N] \
-         [--mongo-max-orders N]"
+         [--resync-in-flight N] [--mongo-max-orders N]"
     );
     ExitCode::from(64)
 }
@@ -77,6 +77,10 @@ fn main() -> ExitCode {
                 }
                 "--resync-batch" => {
                     cfg.resync_batch = value(arg)?.parse().map_err(|_| "bad --resync-batch")?;
+                }
+                "--resync-in-flight" => {
+                    cfg.resync_in_flight =
+                        value(arg)?.parse().map_err(|_| "bad --resync-in-flight")?;
                 }
                 "--mongo-max-orders" => {
                     cfg.mongo_load_max_orders =

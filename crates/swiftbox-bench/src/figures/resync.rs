@@ -111,9 +111,11 @@ pub(crate) async fn run(
     )
     .with_config(ReconcilerConfig {
         batch_size: cfg.resync_batch,
+        batches_in_flight: cfg.resync_in_flight,
         ..ReconcilerConfig::default()
     })?;
     let batch = reconciler.config().batch_size;
+    let in_flight = reconciler.config().batches_in_flight;
     crate::progress!("fig1 {tag}: loaded in {load_secs:.1} s; resync");
     let t = Instant::now();
     let resynced = reconciler.resync(None, |_| {}).await?;
@@ -192,7 +194,7 @@ pub(crate) async fn run(
         1,
         scale.name(),
         backend,
-        format!("resync (batch {batch}) purchases/s"),
+        format!("resync (batch {batch}, {in_flight} in flight) purchases/s"),
         batched_rate,
         "purchases/s",
     )

@@ -39,6 +39,14 @@ pub struct ReconcilerConfig {
     /// 5,000: resync into Neo4j measured 15,182 purchases/s at 5,000 against 10,278 at 500 and
     /// 14,018 at 2,000 on the bench's M dataset, fewer commits per purchase; `BENCHMARKS.md`).
     pub batch_size: usize,
+    /// Resync batches of one kind applied concurrently (default 1: one after another; at most
+    /// 8). Batches of different kinds never overlap, so a kind's references are written before
+    /// it; within a kind they touch disjoint entities, but orders of two batches share product
+    /// nodes, so Neo4j can abort one as a deadlock (seen at 4 in flight): a batch that fails
+    /// with [`swiftbox_core::Error::Unavailable`] is applied again alone (writes are idempotent
+    /// and version-guarded) before the run goes on. Progress and checkpoints are reported in id
+    /// order once every batch of the group is written.
+    pub batches_in_flight: usize,
     /// Most drift entries one [`DriftReport`] keeps; past it the report is marked
     /// [`DriftReport::truncated`] (default 10,000), so a check of a badly broken graph stays in
     /// bounded memory. Repair, then check again.
@@ -51,6 +59,7 @@ impl Default for ReconcilerConfig {
     fn default() -> Self {
         Self {
             batch_size: 5_000,
+            batches_in_flight: 1,
             max_report: 10_000,
             apply_timeout: Duration::from_secs(30),
         }
@@ -155,13 +164,19 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
         }
     }
 
-    /// Uses `config`; [`swiftbox_core::Error::Invalid`] for a batch size outside 1..=10000 or
-    /// a zero `max_report`.
+    /// Uses `config`; [`swiftbox_core::Error::Invalid`] for a batch size outside 1..=10000,
+    /// `batches_in_flight` outside 1..=8 or a zero `max_report`.
     pub fn with_config(mut self, config: ReconcilerConfig) -> Result<Self> {
         if config.batch_size == 0 || config.batch_size > 10_000 {
             return Err(swiftbox_core::Error::invalid(
                 "batch_size",
                 "must be between 1 and 10000",
+            ));
+        }
+        if config.batches_in_flight == 0 || config.batches_in_flight > 8 {
+            return Err(swiftbox_core::Error::invalid(
+                "batches_in_flight",
+                "must be between 1 and 8",
             ));
         }
         if config.max_report == 0 {

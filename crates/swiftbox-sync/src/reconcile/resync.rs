@@ -114,6 +114,10 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
                 "resync of kind started"
             );
             let mut batch = Vec::with_capacity(self.config.batch_size);
+            // Full batches of this kind waiting to be applied together (at most
+            // `batches_in_flight`); always flushed before the next kind starts, so a kind's
+            // references (earlier kinds) are written before any of its batches.
+            let mut ready: Vec<(Vec<GraphChange>, Option<String>)> = Vec::new();
             let mut last_id = None;
             loop {
                 let next = join.next().await?;
@@ -137,19 +141,43 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
                     last_id = Some(id);
                 }
                 if !batch.is_empty() && (end || batch.len() >= self.config.batch_size) {
-                    self.resync_batch(&batch, &mut report).await?;
-                    state.done_in_kind += batch.len() as u64;
-                    state.checkpoint.after.clone_from(&last_id);
-                    state.upserted = report.upserted;
-                    state.deleted = report.deleted;
-                    tracing::info!(
-                        kind = kind.as_str(),
-                        done = state.done_in_kind,
-                        total = state.total_in_kind,
-                        "resync progress"
-                    );
-                    progress(&state);
-                    batch.clear();
+                    let full =
+                        std::mem::replace(&mut batch, Vec::with_capacity(self.config.batch_size));
+                    ready.push((full, last_id.clone()));
+                }
+                if !ready.is_empty() && (end || ready.len() >= self.config.batches_in_flight) {
+                    let written = futures::future::join_all(
+                        ready.iter().map(|(changes, _)| self.write_and_ack(changes)),
+                    )
+                    .await;
+                    // In id order, so every checkpoint reported is behind only finished batches.
+                    for ((changes, last), result) in ready.drain(..).zip(written) {
+                        let result = match result {
+                            // Concurrent batches share product nodes, so Neo4j may abort one as
+                            // a deadlock (a transient `Unavailable`); writes are idempotent and
+                            // version-guarded, so it is applied again, alone.
+                            Err(Error::Unavailable { .. }) if self.config.batches_in_flight > 1 => {
+                                tracing::warn!(
+                                    kind = kind.as_str(),
+                                    "concurrent resync batch failed; applying it again alone"
+                                );
+                                self.write_and_ack(&changes).await?
+                            }
+                            other => other?,
+                        };
+                        account(&changes, result, &mut report);
+                        state.done_in_kind += changes.len() as u64;
+                        state.checkpoint.after = last;
+                        state.upserted = report.upserted;
+                        state.deleted = report.deleted;
+                        tracing::info!(
+                            kind = kind.as_str(),
+                            done = state.done_in_kind,
+                            total = state.total_in_kind,
+                            "resync progress"
+                        );
+                        progress(&state);
+                    }
                 }
                 if end {
                     break;
@@ -167,18 +195,79 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
         );
         Ok(report)
     }
+}
 
-    async fn resync_batch(&self, batch: &[GraphChange], report: &mut ResyncReport) -> Result<()> {
-        let (applied, acked) = self.write_and_ack(batch).await?;
-        report.batches += 1;
-        let deletes = batch
-            .iter()
-            .filter(|c| matches!(c, GraphChange::Delete { .. }))
-            .count() as u64;
-        report.deleted += deletes;
-        report.upserted += acked;
-        report.ignored += applied.stale;
-        report.deferred.extend(applied.deferred);
-        Ok(())
+/// Adds one applied batch to the run's report.
+fn account(
+    batch: &[GraphChange],
+    (applied, acked): (swiftbox_core::ApplyReport, u64),
+    report: &mut ResyncReport,
+) {
+    report.batches += 1;
+    let deletes = batch
+        .iter()
+        .filter(|c| matches!(c, GraphChange::Delete { .. }))
+        .count() as u64;
+    report.deleted += deletes;
+    report.upserted += acked;
+    report.ignored += applied.stale;
+    report.deferred.extend(applied.deferred);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use swiftbox_core::generator::{DemoShop, ShopSpec};
+    use swiftbox_core::memory::{MemoryGraph, MemoryStore};
+
+    use super::*;
+    use crate::ReconcilerConfig;
+
+    /// Several batches of a kind in flight write the same graph as one at a time, settle every
+    /// owed change, and report checkpoints in id order.
+    #[tokio::test]
+    async fn concurrent_batches_rebuild_the_whole_graph() {
+        let shop = DemoShop::generate(&ShopSpec::tiny());
+        let store = Arc::new(MemoryStore::new());
+        shop.load_into(&*store).await.unwrap();
+        let graph = Arc::new(MemoryGraph::new());
+        let reconciler = Reconciler::new(Arc::clone(&store), Arc::clone(&graph))
+            .with_config(ReconcilerConfig {
+                batch_size: 7,
+                batches_in_flight: 3,
+                ..ReconcilerConfig::default()
+            })
+            .unwrap();
+        let mut checkpoints = Vec::new();
+        let report = reconciler
+            .resync(None, |p| checkpoints.push(p.checkpoint.clone()))
+            .await
+            .unwrap();
+        assert!(report.deferred.is_empty(), "{report:?}");
+        assert_eq!(store.sync_stats().await.unwrap().owed, 0);
+        let drift = reconciler.check().await.unwrap();
+        assert!(drift.is_clean(), "{drift}");
+        for pair in checkpoints.windows(2) {
+            if pair[0].kind == pair[1].kind {
+                assert!(pair[0].after < pair[1].after, "{pair:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn batches_in_flight_outside_1_to_8_is_invalid() {
+        for bad in [0, 9] {
+            let err = Reconciler::new(Arc::new(MemoryStore::new()), Arc::new(MemoryGraph::new()))
+                .with_config(ReconcilerConfig {
+                    batches_in_flight: bad,
+                    ..ReconcilerConfig::default()
+                })
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid { field, .. } if field == "batches_in_flight"),
+                "{err}"
+            );
+        }
     }
 }
