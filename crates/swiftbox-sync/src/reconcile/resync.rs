@@ -255,6 +255,42 @@ mod tests {
         }
     }
 
+    /// A concurrent batch failing with `Unavailable` (what a Neo4j deadlock between two
+    /// batches gives) is applied again alone and the run completes with a clean graph. Every
+    /// call of the run is failed once in turn; a failure of a lone call (a read, or a batch not
+    /// in a group) may still end the run with the error, but never with drift.
+    #[tokio::test]
+    async fn a_failed_concurrent_batch_is_applied_again_alone() {
+        let shop = DemoShop::generate(&ShopSpec::tiny());
+        let config = ReconcilerConfig {
+            batch_size: 7,
+            batches_in_flight: 3,
+            ..ReconcilerConfig::default()
+        };
+        let mut retried = 0;
+        for k in 1..400u64 {
+            let store = Arc::new(MemoryStore::new());
+            shop.load_into(&*store).await.unwrap();
+            let graph = Arc::new(crate::testing::FaultyGraph::new(MemoryGraph::new()));
+            graph.faults().fail_nth_call(k);
+            let reconciler = Reconciler::new(Arc::clone(&store), Arc::clone(&graph))
+                .with_config(config.clone())
+                .unwrap();
+            let run = reconciler.resync(None, |_| {}).await;
+            if graph.faults().injected() == 0 {
+                run.unwrap();
+                break; // k is past the run's last call
+            }
+            if run.is_ok() {
+                retried += 1;
+                assert_eq!(store.sync_stats().await.unwrap().owed, 0, "call {k}");
+                let drift = reconciler.check().await.unwrap();
+                assert!(drift.is_clean(), "call {k}: {drift}");
+            }
+        }
+        assert!(retried > 0, "no failed call was retried");
+    }
+
     #[test]
     fn batches_in_flight_outside_1_to_8_is_invalid() {
         for bad in [0, 9] {
