@@ -843,6 +843,9 @@ pub async fn resync_resumes<P: PrimaryStore, G: GraphStore>(primary: P, graph: G
         Reconciler::new(Arc::clone(&primary), Arc::clone(&graph)).with_config(
             crate::ReconcilerConfig {
                 batch_size: 50,
+                // One batch at a time: a failed batch of a concurrent group is retried alone,
+                // and this scenario needs the injected failure to interrupt the run.
+                batches_in_flight: 1,
                 ..crate::ReconcilerConfig::default()
             },
         ),
