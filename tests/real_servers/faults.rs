@@ -1,12 +1,9 @@
 //! Issue 6's other fault scenarios on MongoDB + Neo4j: crash between the two writes, replay
 //! and reordering, tampering (through the graph API, and by hand in Neo4j), poison.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use swiftbox_core::{
-    EntityKind, EntityRef, GraphChange, GraphRecord, GraphStore, PrimaryStore, UserId,
-};
+use swiftbox_core::{EntityKind, GraphRecord, GraphStore, PrimaryStore, UserId};
 use swiftbox_sync::scenarios::{self, Scenario, Workload};
 use swiftbox_sync::testing::FaultyGraph;
 use swiftbox_sync::{SyncConfig, Synced};
@@ -150,25 +147,7 @@ async fn tampering_by_hand_in_neo4j_is_found_and_repaired_exactly() {
     let drift = must(reconciler.check().await, "check");
     scenarios::assert_tamper_drift(&drift, lonely, foreign, victim);
 
-    graph.faults().set_recording(true);
-    let repaired = must(reconciler.repair(&drift).await, "repair");
-    graph.faults().set_recording(false);
-    assert_eq!(
-        (repaired.upserted, repaired.deleted),
-        (2, 1),
-        "{repaired:?}"
-    );
-    let touched: HashSet<EntityRef> = graph
-        .faults()
-        .take_recorded()
-        .iter()
-        .map(GraphChange::entity)
-        .collect();
-    let expected: HashSet<EntityRef> = drift.entities().into_iter().collect();
-    assert_eq!(
-        touched, expected,
-        "repair writes exactly the drifted entities"
-    );
+    scenarios::assert_repairs_exactly(&reconciler, &graph, &drift).await;
 
     // The hand-edited e-mail is the primary store's again, the product is back in its category.
     let users = must(

@@ -688,25 +688,7 @@ pub async fn tampering<P: PrimaryStore, G: GraphStore>(primary: P, graph: G, s: 
     let drift = must(reconciler.check().await, "check");
     assert_tamper_drift(&drift, lonely, foreign, victim);
 
-    graph.faults().set_recording(true);
-    let repaired = must(reconciler.repair(&drift).await, "repair");
-    graph.faults().set_recording(false);
-    assert_eq!(
-        (repaired.upserted, repaired.deleted),
-        (2, 1),
-        "{repaired:?}"
-    );
-    let touched: HashSet<EntityRef> = graph
-        .faults()
-        .take_recorded()
-        .iter()
-        .map(GraphChange::entity)
-        .collect();
-    let expected: HashSet<EntityRef> = drift.entities().into_iter().collect();
-    assert_eq!(
-        touched, expected,
-        "repair writes exactly the drifted entities"
-    );
+    assert_repairs_exactly(&reconciler, &graph, &drift).await;
     assert_in_sync(&primary, &graph).await;
 }
 
@@ -978,4 +960,32 @@ pub fn assert_tamper_drift(
         "{drift}"
     );
     assert_eq!(drift.drift_total, 3, "{drift}");
+}
+
+/// Repairs the drift of the tampering scenarios and asserts that the repair wrote exactly the
+/// drifted entities (two upserts, one delete) and nothing else.
+pub async fn assert_repairs_exactly<P: PrimaryStore, G: GraphStore>(
+    reconciler: &Reconciler<P, FaultyGraph<G>>,
+    graph: &FaultyGraph<G>,
+    drift: &DriftReport,
+) {
+    graph.faults().set_recording(true);
+    let repaired = must(reconciler.repair(drift).await, "repair");
+    graph.faults().set_recording(false);
+    assert_eq!(
+        (repaired.upserted, repaired.deleted),
+        (2, 1),
+        "{repaired:?}"
+    );
+    let touched: HashSet<EntityRef> = graph
+        .faults()
+        .take_recorded()
+        .iter()
+        .map(GraphChange::entity)
+        .collect();
+    let expected: HashSet<EntityRef> = drift.entities().into_iter().collect();
+    assert_eq!(
+        touched, expected,
+        "repair writes exactly the drifted entities"
+    );
 }
