@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] [--figures 1,2,3,4,5]
-//!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-workers N]
+//!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N]
 //!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N]
 //! ```
 //! The servers backend is used when `SWIFTBOX_MONGO_URI` and `SWIFTBOX_NEO4J_URI` are set
@@ -17,7 +17,7 @@ fn usage(msg: &str) -> ExitCode {
     eprintln!("swiftbox-bench: {msg}");
     eprintln!(
         "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
-         [--figures 1,2,3,4,5] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-workers N] [--resync-batch N] \
+         [--figures 1,2,3,4,5] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N] [--resync-batch N] \
          [--resync-in-flight N] [--mongo-max-orders N]"
     );
     ExitCode::from(64)
@@ -71,6 +71,23 @@ fn main() -> ExitCode {
                 }
                 "--lag-seconds" => {
                     cfg.lag_load.1 = value(arg)?.parse().map_err(|_| "bad --lag-seconds")?;
+                }
+                "--catalog" => {
+                    let v = value(arg)?;
+                    let (u, p) = v.split_once(',').ok_or("bad --catalog (USERS,PRODUCTS)")?;
+                    cfg.catalog = (
+                        u.parse().map_err(|_| "bad --catalog users")?,
+                        p.parse().map_err(|_| "bad --catalog products")?,
+                    );
+                    if cfg.catalog.0 == 0 || cfg.catalog.1 == 0 {
+                        return Err("--catalog needs at least one user and one product".into());
+                    }
+                }
+                "--mongo-lag-rate" => {
+                    cfg.mongo_lag_rate = value(arg)?.parse().map_err(|_| "bad --mongo-lag-rate")?;
+                }
+                "--lag-warmup" => {
+                    cfg.lag_warmup = value(arg)?.parse().map_err(|_| "bad --lag-warmup")?;
                 }
                 "--lag-workers" => {
                     cfg.lag_workers = value(arg)?.parse().map_err(|_| "bad --lag-workers")?;

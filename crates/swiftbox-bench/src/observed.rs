@@ -19,6 +19,19 @@ use swiftbox_core::{
 pub struct Observed<G> {
     inner: G,
     seen: Arc<Mutex<HashMap<OrderId, Instant>>>,
+    calls: Arc<Mutex<Vec<ApplyCall>>>,
+}
+
+/// One `apply` call that returned successfully: when it started, how long it took, how many
+/// changes it carried.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyCall {
+    /// When the call started.
+    pub started: Instant,
+    /// How long it took.
+    pub took: std::time::Duration,
+    /// Changes in the batch.
+    pub changes: usize,
 }
 
 impl<G: GraphStore> Observed<G> {
@@ -27,12 +40,18 @@ impl<G: GraphStore> Observed<G> {
         Self {
             inner,
             seen: Arc::default(),
+            calls: Arc::default(),
         }
     }
 
     /// When `order` first became visible, if it has.
     pub fn visible_at(&self, order: &OrderId) -> Option<Instant> {
         lock(&self.seen).get(order).copied()
+    }
+
+    /// Every successful `apply` call so far, in the order they returned.
+    pub fn apply_calls(&self) -> Vec<ApplyCall> {
+        lock(&self.calls).clone()
     }
 
     /// How many orders became visible.
@@ -49,8 +68,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[deny(clippy::missing_trait_methods)]
 impl<G: GraphStore> GraphStore for Observed<G> {
     async fn apply(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+        let started = Instant::now();
         let report = self.inner.apply(changes).await?;
         let now = Instant::now();
+        lock(&self.calls).push(ApplyCall {
+            started,
+            took: now - started,
+            changes: changes.len(),
+        });
         let mut seen = lock(&self.seen);
         for change in changes {
             if let GraphChange::Upsert(GraphRecord::Order(o)) = change {
