@@ -10,10 +10,27 @@
 //! Deletes leave a tombstone node (`SwiftboxTombstone {key: "kind:id", version}`) so that a
 //! stale upsert replayed after the delete cannot bring the entity back; an upsert with a higher
 //! version than the tombstone applies and removes it.
+//!
+//! # Popularity counters
+//!
+//! Each product has an internal counter node, `SwiftboxProductStats {id, purchases, units,
+//! buyers}` (`id` the product's), created with the product (zeros) and deleted with it:
+//! `purchases` is the number of its `PURCHASED` relationships, `units` the sum of their
+//! `quantity`, `buyers` the number of distinct users with at least one. `popular` and the
+//! cold-start fill read them instead of every product's relationships. They stay exact
+//! because the statements that remove `PURCHASED` lines (an order upsert replacing its set, an
+//! order delete, a user delete) return the applied rows' removed `(user, product, quantity)`
+//! lines as a `removed` column, the created lines are the applied order upserts' items, and a
+//! last statement of the same transaction ([`PRODUCT_STATS`]) adds the per-product sums, in
+//! product id order; stale and deferred rows remove and create nothing. See [`PRODUCT_STATS`]
+//! for `buyers` and for why concurrent applies sharing products neither deadlock on the
+//! counters nor lose an update. A graph edited by hand is recounted by
+//! [`Neo4jGraph::recount_product_stats`]; [`Neo4jGraph::migrate`] counts products that have no
+//! counter node yet.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use neo4rs::{query, BoltType, Query};
+use neo4rs::{query, BoltType, Query, Row};
 use swiftbox_core::graph::PurchasedItem;
 use swiftbox_core::{ApplyReport, EntityKind, EntityRef, Error, GraphChange, GraphRecord, Result};
 
@@ -55,6 +72,8 @@ CALL {
   WITH row, n, c
   CALL { WITH n, c MATCH (n)-[old:%BELONGS_TO%]->(other) WHERE other <> c DELETE old }
   MERGE (n)-[:%BELONGS_TO%]->(c)
+  MERGE (s:%SwiftboxProductStats% {id: row.id})
+  ON CREATE SET s.purchases = 0, s.units = 0, s.buyers = 0
   WITH row
   OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
   DELETE t
@@ -67,9 +86,10 @@ const ORDER_UPSERT: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (u:%User% {id: row.user})
-CALL { WITH row OPTIONAL MATCH ()-[r:%PURCHASED% {order_id: row.id}]->() RETURN max(r.version) AS held }
+CALL { WITH row MATCH (a)-[r:%PURCHASED% {order_id: row.id}]->(b)
+       RETURN max(r.version) AS held, collect([a.id, b.id, r.quantity]) AS lines }
 CALL { WITH row UNWIND row.items AS item OPTIONAL MATCH (p:%Product% {id: item.product}) RETURN count(p) AS found }
-WITH row, u, CASE WHEN held > row.version OR t.version >= row.version THEN 'stale'
+WITH row, u, lines, CASE WHEN held > row.version OR t.version >= row.version THEN 'stale'
                   WHEN u IS NULL OR found < size(row.items) THEN 'deferred' ELSE 'applied' END AS outcome
 CALL {
   WITH row, u, outcome
@@ -84,7 +104,7 @@ CALL {
   CREATE (u)-[:%PURCHASED% {order_id: row.id, quantity: item.quantity, price: item.price,
                             currency: item.currency, timestamp: row.ts, version: row.version}]->(p)
 }
-RETURN row.i AS i, outcome";
+RETURN row.i AS i, outcome, CASE outcome WHEN 'applied' THEN lines ELSE [] END AS removed";
 
 /// Upserts of reviews: deferred without the user or product node.
 const REVIEW_UPSERT: &str = "
@@ -107,12 +127,13 @@ CALL {
 RETURN row.i AS i, outcome";
 
 /// Deletes of orders or reviews: their relationships (placeholder `%REL%`, key property
-/// `%KEY%`), leaving a tombstone.
+/// `%KEY%`), leaving a tombstone; `removed` lists what an applied delete removed as
+/// `%LINES%` gives it (see [`RemovedLines`]).
 const REL_DELETE: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
-CALL { WITH row OPTIONAL MATCH ()-[r:%REL% {%KEY%: row.id}]->() RETURN max(r.version) AS held }
-WITH row, CASE WHEN held > row.version OR t.version > row.version THEN 'stale' ELSE 'applied' END AS outcome
+CALL { WITH row MATCH (a)-[r:%REL% {%KEY%: row.id}]->(b) RETURN max(r.version) AS held, %LINES% AS lines }
+WITH row, lines, CASE WHEN held > row.version OR t.version > row.version THEN 'stale' ELSE 'applied' END AS outcome
 CALL {
   WITH row, outcome
   WITH row WHERE outcome = 'applied'
@@ -120,25 +141,77 @@ CALL {
   MERGE (t:%SwiftboxTombstone% {key: row.key})
   SET t.version = row.version
 }
-RETURN row.i AS i, outcome";
+RETURN row.i AS i, outcome, CASE outcome WHEN 'applied' THEN lines ELSE [] END AS removed";
 
 /// Deletes of users, products or categories (placeholder `%NODE%`): the node and every
-/// relationship, leaving a tombstone.
+/// relationship, leaving a tombstone; `removed` lists the `PURCHASED` lines an applied delete
+/// removed as `%LINES%` gives them (see [`RemovedLines`]).
 const NODE_DELETE: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (n:%NODE% {id: row.id})
-WITH row, CASE WHEN n.version > row.version OR t.version > row.version THEN 'stale' ELSE 'applied' END AS outcome
+WITH row, n, CASE WHEN n.version > row.version OR t.version > row.version THEN 'stale' ELSE 'applied' END AS outcome
+%LINES%
 CALL {
   WITH row, outcome
   WITH row WHERE outcome = 'applied'
   OPTIONAL MATCH (n:%NODE% {id: row.id})
   DETACH DELETE n
+  %ALSO%
   WITH row
   MERGE (t:%SwiftboxTombstone% {key: row.key})
   SET t.version = row.version
 }
-RETURN row.i AS i, outcome";
+RETURN row.i AS i, outcome, removed";
+
+/// `%LINES%` of [`NODE_DELETE`] for users: an applied delete's `removed` are the user's
+/// `PURCHASED` lines, read after the `SET` has write-locked the node, so that no other
+/// transaction can add one in between.
+const USER_LINES: &str = "CALL {
+  WITH row, n, outcome
+  WITH row, n WHERE outcome = 'applied'
+  SET n.version = row.version
+  WITH n
+  MATCH (n)-[r:%PURCHASED%]->(b)
+  RETURN collect([n.id, b.id, r.quantity]) AS removed
+}";
+
+/// `%LINES%` of [`NODE_DELETE`] for products and categories.
+const NO_LINES: &str = "WITH row, outcome, [] AS removed";
+
+/// `%ALSO%` of [`NODE_DELETE`] for products: the product's counter node goes with it.
+const PRODUCT_ALSO: &str = "WITH row
+  OPTIONAL MATCH (s:%SwiftboxProductStats% {id: row.id})
+  DELETE s";
+
+/// The counter update that ends every apply transaction that added or removed `PURCHASED`
+/// lines: one row per product, in product id order. `purchases` and `units` move by the lines'
+/// sums; `buyers` by the touched `(user, product)` pairs that went from no line to some (+1)
+/// or back (-1), found by counting the pair's lines now (this transaction's writes included)
+/// minus the pair's net change `d`.
+///
+/// The counters live on a node of their own per product, not on the `Product` node: creating
+/// relationships to a dense product takes a shared lock on it, and two concurrent applies
+/// upgrading their shared locks on one product to write it deadlock. The counter nodes are
+/// written only here (and created and deleted with their product), so concurrent applies lock
+/// them one after the other in product id order, without deadlock. The pair count runs after
+/// the `SET` has write-locked the counter node: another transaction's lines to the product are
+/// then either committed (and counted) or not yet counted by it, which it will do only after
+/// this transaction commits, since it must lock the same node first.
+const PRODUCT_STATS: &str = "
+UNWIND $rows AS row
+MATCH (s:%SwiftboxProductStats% {id: row.id})
+SET s.purchases = s.purchases + row.purchases, s.units = s.units + row.units
+WITH s, row
+CALL {
+  WITH row
+  MATCH (p:%Product% {id: row.id})
+  UNWIND row.pairs AS pair
+  OPTIONAL MATCH (u:%User% {id: pair.user})
+  WITH pair, COUNT { (u)-[:%PURCHASED%]->(p) } AS held
+  RETURN sum(CASE WHEN held > 0 THEN 1 ELSE 0 END - CASE WHEN held - pair.d > 0 THEN 1 ELSE 0 END) AS buyers
+}
+SET s.buyers = s.buyers + buyers";
 
 /// The order the kinds' deletes run in: relationships first, then the nodes they hang on.
 const DELETE_ORDER: [EntityKind; 5] = [
@@ -232,6 +305,121 @@ fn dedup_items(items: &[PurchasedItem]) -> Vec<&PurchasedItem> {
     items
 }
 
+/// One `PURCHASED` line a statement removed (an element of its `removed` column).
+#[derive(Debug, serde::Deserialize)]
+struct Line(String, String, i64);
+
+/// The net change of one product's counters in an apply transaction.
+#[derive(Debug, Default)]
+struct ProductDelta {
+    purchases: i64,
+    units: i64,
+    /// User id -> net number of lines from that user to the product.
+    pairs: BTreeMap<String, i64>,
+}
+
+/// The `PURCHASED` lines an apply transaction created and removed, summed per product (in
+/// product id order) and per `(user, product)` pair: the rows of [`PRODUCT_STATS`].
+#[derive(Debug, Default)]
+struct Tally(BTreeMap<String, ProductDelta>);
+
+impl Tally {
+    /// Counts one line created (`sign` 1) or removed (`sign` -1).
+    fn add(&mut self, user: &str, product: &str, quantity: i64, sign: i64) {
+        let d = self.0.entry(product.to_owned()).or_default();
+        d.purchases += sign;
+        d.units += sign * quantity;
+        *d.pairs.entry(user.to_owned()).or_default() += sign;
+    }
+
+    /// The parameter rows, leaving out pairs and products whose lines did not change.
+    fn rows(self) -> Vec<BoltType> {
+        use param::{i, list, map, s};
+        self.0
+            .into_iter()
+            .filter_map(|(product, d)| {
+                let pairs: Vec<BoltType> = d
+                    .pairs
+                    .into_iter()
+                    .filter(|(_, n)| *n != 0)
+                    .map(|(user, n)| map([("user", s(user)), ("d", i(n))]))
+                    .collect();
+                (d.purchases != 0 || d.units != 0 || !pairs.is_empty()).then(|| {
+                    map([
+                        ("id", s(product)),
+                        ("purchases", i(d.purchases)),
+                        ("units", i(d.units)),
+                        ("pairs", list(pairs)),
+                    ])
+                })
+            })
+            .collect()
+    }
+}
+
+/// What the statements of one apply transaction tell about its `PURCHASED` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    /// Nothing (no `removed` column).
+    None,
+    /// `removed`, plus the items of each applied order upsert as created lines.
+    OrderUpsert,
+    /// `removed` only.
+    Removed,
+}
+
+/// Decodes one row's `i` and `outcome`.
+fn outcome(row: &Row) -> Result<(usize, String)> {
+    let i: i64 = row
+        .get("i")
+        .map_err(|e| error::decode("apply outcome", e))?;
+    let outcome: String = row
+        .get("outcome")
+        .map_err(|e| error::decode("apply outcome", e))?;
+    let i =
+        usize::try_from(i).map_err(|_| error::decode("apply outcome", format!("row index {i}")))?;
+    Ok((i, outcome))
+}
+
+/// The counter statement of a transaction whose statements gave `results` (one per entry of
+/// `lines`), or `None` when no line changed.
+fn product_stats(
+    graph: &Neo4jGraph,
+    changes: &[GraphChange],
+    lines: &[Lines],
+    results: &[Vec<Row>],
+) -> Result<Option<Query>> {
+    let mut tally = Tally::default();
+    for (kind, rows) in lines.iter().zip(results) {
+        if *kind == Lines::None {
+            continue;
+        }
+        for row in rows {
+            let removed: Vec<Line> = row
+                .get("removed")
+                .map_err(|e| error::decode("removed lines", e))?;
+            for Line(user, product, quantity) in &removed {
+                tally.add(user, product, *quantity, -1);
+            }
+            if *kind != Lines::OrderUpsert {
+                continue;
+            }
+            let (i, outcome) = outcome(row)?;
+            if let (Some(GraphChange::Upsert(GraphRecord::Order(o))), "applied") =
+                (changes.get(i), outcome.as_str())
+            {
+                let user = o.user.to_string();
+                for item in dedup_items(&o.items) {
+                    tally.add(&user, &item.product.to_string(), item.quantity, 1);
+                }
+            }
+        }
+    }
+    let rows = tally.rows();
+    Ok((!rows.is_empty())
+        .then(|| query(&graph.cypher(PRODUCT_STATS)).param("rows", param::list(rows))))
+}
+
 /// The parameter row of a delete.
 fn delete_row(i: usize, entity: &EntityRef, version: u64) -> Result<BoltType> {
     Ok(param::map([
@@ -262,13 +450,24 @@ impl Neo4jGraph {
         let text = match kind {
             EntityKind::Order => REL_DELETE
                 .replace("%REL%", "%PURCHASED%")
-                .replace("%KEY%", "order_id"),
+                .replace("%KEY%", "order_id")
+                .replace("%LINES%", "collect([a.id, b.id, r.quantity])"),
             EntityKind::Review => REL_DELETE
                 .replace("%REL%", "%REVIEWED%")
-                .replace("%KEY%", "id"),
-            EntityKind::Product => NODE_DELETE.replace("%NODE%", "%Product%"),
-            EntityKind::User => NODE_DELETE.replace("%NODE%", "%User%"),
-            EntityKind::Category => NODE_DELETE.replace("%NODE%", "%Category%"),
+                .replace("%KEY%", "id")
+                .replace("%LINES%", "[]"),
+            EntityKind::Product => NODE_DELETE
+                .replace("%NODE%", "%Product%")
+                .replace("%LINES%", NO_LINES)
+                .replace("%ALSO%", PRODUCT_ALSO),
+            EntityKind::User => NODE_DELETE
+                .replace("%NODE%", "%User%")
+                .replace("%LINES%", USER_LINES)
+                .replace("%ALSO%", ""),
+            EntityKind::Category => NODE_DELETE
+                .replace("%NODE%", "%Category%")
+                .replace("%LINES%", NO_LINES)
+                .replace("%ALSO%", ""),
         };
         self.cypher(&text)
     }
@@ -317,33 +516,42 @@ impl Neo4jGraph {
             }
         }
         let mut queries: Vec<Query> = Vec::new();
+        let mut lines: Vec<Lines> = Vec::new();
         for kind in EntityKind::ALL {
             if let Some(rows) = upserts.remove(&kind) {
                 queries.push(query(&self.upsert_template(kind)).param("rows", param::list(rows)));
+                lines.push(if kind == EntityKind::Order {
+                    Lines::OrderUpsert
+                } else {
+                    Lines::None
+                });
             }
         }
         for kind in DELETE_ORDER {
             if let Some(rows) = deletes.remove(&kind) {
                 queries.push(query(&self.delete_template(kind)).param("rows", param::list(rows)));
+                lines.push(if matches!(kind, EntityKind::Order | EntityKind::User) {
+                    Lines::Removed
+                } else {
+                    Lines::None
+                });
             }
         }
         let results = if queries.is_empty() {
             Vec::new()
         } else {
-            self.write_txn("apply", queries).await?
+            self.write_txn_then("apply", queries, |results| {
+                product_stats(self, changes, &lines, results)
+            })
+            .await?
         };
 
         let mut outcomes: HashMap<usize, String> = HashMap::new();
-        for row in results.iter().flatten() {
-            let i: i64 = row
-                .get("i")
-                .map_err(|e| error::decode("apply outcome", e))?;
-            let outcome: String = row
-                .get("outcome")
-                .map_err(|e| error::decode("apply outcome", e))?;
-            let i = usize::try_from(i)
-                .map_err(|_| error::decode("apply outcome", format!("row index {i}")))?;
-            outcomes.insert(i, outcome);
+        for (rows, _) in results.iter().zip(&lines) {
+            for row in rows {
+                let (i, outcome) = outcome(row)?;
+                outcomes.insert(i, outcome);
+            }
         }
         // Changes equal to their entity's winner share its outcome (applied each, deferred
         // listed once); the others are stale.

@@ -83,8 +83,12 @@ impl Neo4jGraph {
     /// until they are online: unique `id` on `User`, `Product`, `Category`; unique
     /// `Category.name`; unique key of the internal tombstone nodes; relationship indexes on
     /// `PURCHASED(order_id)` (order upserts and deletes), `PURCHASED(timestamp)` (trending) and
-    /// `REVIEWED(id)`. Idempotent, also when several processes run it at once. Constraint and
-    /// index names start with `swiftbox_` (plus the namespace).
+    /// `REVIEWED(id)`; unique `id` of the internal counter nodes. Then gives every product that
+    /// lacks them its popularity counters (`purchases`, `units`, `buyers`, kept by apply from
+    /// then on: see [`Self::recount_product_stats`]), computed from its relationships, so a
+    /// graph written by an older version of this crate is brought up to date. Idempotent, also when several
+    /// processes run it at once. Constraint and index names start with `swiftbox_` (plus the
+    /// namespace).
     #[tracing::instrument(skip(self), fields(namespace = ?self.inner.config.namespace))]
     pub async fn migrate(&self) -> Result<()> {
         // Concurrent schema changes on one server can stall each other (seen on 5.26: a
@@ -102,9 +106,48 @@ impl Neo4jGraph {
                     Err(e) => return Err(map(e)),
                 }
             }
-            self.await_own_indexes().await
+            self.await_own_indexes().await?;
+            self.run_all(self.inner.schema.recount(true)).await
         })
         .await
+    }
+
+    /// Recomputes every product's popularity counters from its `PURCHASED` relationships:
+    /// `purchases` (number of relationships), `units` (sum of their `quantity`) and `buyers`
+    /// (number of distinct users with at least one).
+    ///
+    /// The counters live on an internal node per product (`SwiftboxProductStats {id}`, the
+    /// product's id), which [`swiftbox_core::GraphStore::apply`] keeps exact in the same
+    /// transaction as the relationships it writes; `popular` and the cold-start fill of
+    /// `recommendations_for` read them instead of the relationships. This is for a graph whose
+    /// relationships or products were edited by hand (outside `apply`): it also creates missing
+    /// counter nodes and deletes those whose product is gone. Runs in batches of 1,000
+    /// products, each its own transaction, so run it while no `apply` is in flight.
+    #[tracing::instrument(skip(self), fields(namespace = ?self.inner.config.namespace))]
+    pub async fn recount_product_stats(&self) -> Result<()> {
+        let budget = self
+            .inner
+            .config
+            .query_timeout
+            .max(Duration::from_secs(120));
+        bounded(
+            "recount_product_stats",
+            budget,
+            self.run_all(self.inner.schema.recount(false)),
+        )
+        .await
+    }
+
+    /// Runs `statements` one after the other, each in its own auto-commit transaction.
+    async fn run_all(&self, statements: Vec<String>) -> Result<()> {
+        for statement in statements {
+            self.inner
+                .driver
+                .run(neo4rs::query(&statement))
+                .await
+                .map_err(map)?;
+        }
+        Ok(())
     }
 
     /// Waits until every index of this namespace is online (not `db.awaitIndexes`, which
@@ -157,7 +200,13 @@ impl Neo4jGraph {
             .query_timeout
             .max(Duration::from_secs(120));
         bounded("wipe", budget, async {
-            for label in ["User", "Product", "Category", "SwiftboxTombstone"] {
+            for label in [
+                "User",
+                "Product",
+                "Category",
+                "SwiftboxTombstone",
+                "SwiftboxProductStats",
+            ] {
                 let q = self.inner.schema.cypher(&format!(
                     "MATCH (n:%{label}%) CALL {{ WITH n DETACH DELETE n }} IN TRANSACTIONS OF 5000 ROWS"
                 ));
@@ -193,15 +242,17 @@ impl Neo4jGraph {
     /// `RETURN 1` within the connect timeout.
     pub(crate) async fn check_alive(&self) -> Result<()> {
         let t = self.inner.config.connect_timeout;
-        self.txn("ping", t, vec![neo4rs::query("RETURN 1 AS one")])
-            .await
-            .map(drop)
+        self.txn("ping", t, vec![neo4rs::query("RETURN 1 AS one")], |_| {
+            Ok(None)
+        })
+        .await
+        .map(drop)
     }
 
     /// Runs one query and drains every row, within the call budget.
     pub(crate) async fn read(&self, what: &'static str, q: Query) -> Result<Vec<Row>> {
         let t = self.inner.config.query_timeout;
-        let mut results = self.txn(what, t, vec![q]).await?;
+        let mut results = self.txn(what, t, vec![q], |_| Ok(None)).await?;
         Ok(results.pop().unwrap_or_default())
     }
 
@@ -212,12 +263,23 @@ impl Neo4jGraph {
         what: &'static str,
         queries: Vec<Query>,
     ) -> Result<Vec<Vec<Row>>> {
-        self.txn(what, self.inner.config.query_timeout, queries)
+        self.write_txn_then(what, queries, |_| Ok(None)).await
+    }
+
+    /// [`Self::write_txn`], then, in the same transaction, the query `then` makes from the
+    /// rows of `queries` (if any; its rows are not returned). An error from `then` rolls back.
+    pub(crate) async fn write_txn_then(
+        &self,
+        what: &'static str,
+        queries: Vec<Query>,
+        then: impl FnOnce(&[Vec<Row>]) -> Result<Option<Query>> + Send,
+    ) -> Result<Vec<Vec<Row>>> {
+        self.txn(what, self.inner.config.query_timeout, queries, then)
             .await
     }
 
-    /// Runs `queries` in one explicit transaction: commits when all succeed, rolls back when
-    /// one fails; fails with [`Error::Unavailable`] after `t` (a transaction abandoned by the
+    /// Runs `queries` in one explicit transaction, then the query `then` makes from their
+    /// rows (if any): commits when all succeed, rolls back when one fails; fails with [`Error::Unavailable`] after `t` (a transaction abandoned by the
     /// timeout is rolled back by the `RESET` its connection gets before reuse, or by the server
     /// when the connection closes).
     ///
@@ -230,6 +292,7 @@ impl Neo4jGraph {
         what: &'static str,
         t: Duration,
         queries: Vec<Query>,
+        then: impl FnOnce(&[Vec<Row>]) -> Result<Option<Query>> + Send,
     ) -> Result<Vec<Vec<Row>>> {
         bounded(what, t, async {
             let mut txn = self.inner.driver.start_txn().await.map_err(map)?;
@@ -237,12 +300,16 @@ impl Neo4jGraph {
             for q in queries {
                 match txn_rows(&mut txn, q).await {
                     Ok(rows) => results.push(rows),
-                    Err(err) => {
-                        if let Err(rollback) = txn.rollback().await {
-                            tracing::warn!(error = %rollback, "rollback failed; the connection reset discards the transaction");
-                        }
-                        return Err(err);
-                    }
+                    Err(err) => return Err(rollback(txn, err).await),
+                }
+            }
+            let last = match then(&results) {
+                Ok(last) => last,
+                Err(err) => return Err(rollback(txn, err).await),
+            };
+            if let Some(q) = last {
+                if let Err(err) = txn_rows(&mut txn, q).await {
+                    return Err(rollback(txn, err).await);
                 }
             }
             txn.commit().await.map_err(map)?;
@@ -255,6 +322,14 @@ impl Neo4jGraph {
     pub(crate) fn cypher(&self, template: &str) -> String {
         self.inner.schema.cypher(template)
     }
+}
+
+/// Rolls `txn` back after `err` and returns `err`.
+async fn rollback(txn: Txn, err: Error) -> Error {
+    if let Err(rollback) = txn.rollback().await {
+        tracing::warn!(error = %rollback, "rollback failed; the connection reset discards the transaction");
+    }
+    err
 }
 
 /// Runs one query inside a transaction and drains its rows.

@@ -36,7 +36,11 @@
 //! - a product's category, for per-category popularity and trending and for the cold-start
 //!   fill, is its `category` property (as in every backend), kept next to its `BELONGS_TO`;
 //! - a delete leaves an internal `SwiftboxTombstone {key: "kind:id", version}` node so that a
-//!   stale upsert replayed later cannot resurrect the entity (not counted, never returned).
+//!   stale upsert replayed later cannot resurrect the entity (not counted, never returned);
+//! - each product has an internal `SwiftboxProductStats {id, purchases, units, buyers}` node
+//!   of popularity counters that apply keeps exact in the same transaction, read by `popular`
+//!   and the cold-start fill ([`Neo4jGraph::recount_product_stats`] rebuilds them after hand
+//!   edits).
 //!
 //! With a [namespace](Neo4jConfigBuilder::namespace) every label and relationship type is
 //! prefixed (`{ns}_User`, `{ns}_PURCHASED`), and [`Neo4jGraph::migrate`] creates that

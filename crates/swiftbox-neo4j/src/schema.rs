@@ -6,16 +6,40 @@
 //! query parameter.
 
 /// The placeholder names and the schema names they stand for (before namespacing).
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 9] = [
     "User",
     "Product",
     "Category",
     "SwiftboxTombstone",
+    "SwiftboxProductStats",
     "PURCHASED",
     "VIEWED",
     "REVIEWED",
     "BELONGS_TO",
 ];
+
+/// Recomputes the popularity counters of the products `%WHERE%` selects (`s` is the
+/// product's counter node or null) from their `PURCHASED` relationships, creating missing
+/// counter nodes, in batches of 1,000 products (an auto-commit statement). The counter node is
+/// looked up inside the batch's transaction: a unique-index seek that finds nothing locks the
+/// index entry, so one in the outer transaction would block the batch's `MERGE` for good.
+const RECOUNT: &str = "
+MATCH (p:%Product%)
+CALL {
+  WITH p
+  OPTIONAL MATCH (s:%SwiftboxProductStats% {id: p.id})
+  WITH p, s %WHERE%
+  OPTIONAL MATCH (p)<-[r:%PURCHASED%]-(b)
+  WITH p, count(r) AS purchases, sum(r.quantity) AS units, count(DISTINCT b) AS buyers
+  MERGE (s:%SwiftboxProductStats% {id: p.id})
+  SET s.purchases = purchases, s.units = units, s.buyers = buyers
+} IN TRANSACTIONS OF 1000 ROWS";
+
+/// Deletes counter nodes whose product is gone (only a hand edit leaves one).
+const ORPHAN_STATS: &str = "
+MATCH (s:%SwiftboxProductStats%)
+WHERE NOT EXISTS { MATCH (:%Product% {id: s.id}) }
+DELETE s";
 
 /// The namespaced schema of one store.
 #[derive(Debug, Clone)]
@@ -62,6 +86,20 @@ impl Schema {
         }
     }
 
+    /// The statements that recompute the products' popularity counters: every product's (and
+    /// drop counter nodes without a product), or only those of products without a counter
+    /// node (graphs written before the counters existed).
+    pub(crate) fn recount(&self, only_missing: bool) -> Vec<String> {
+        if only_missing {
+            vec![self.cypher(&RECOUNT.replace("%WHERE%", "WHERE s IS NULL"))]
+        } else {
+            vec![
+                self.cypher(ORPHAN_STATS),
+                self.cypher(&RECOUNT.replace("%WHERE%", "")),
+            ]
+        }
+    }
+
     /// The idempotent statements [`crate::Neo4jGraph::migrate`] runs.
     pub(crate) fn migrations(&self) -> Vec<String> {
         let p = self.schema_prefix();
@@ -81,6 +119,7 @@ impl Schema {
             node_unique("category_id", "Category", "id"),
             node_unique("category_name", "Category", "name"),
             node_unique("tombstone_key", "SwiftboxTombstone", "key"),
+            node_unique("product_stats_id", "SwiftboxProductStats", "id"),
             self.cypher(&format!(
                 "CREATE INDEX {p}product_category IF NOT EXISTS FOR (n:%Product%) ON (n.category)"
             )),

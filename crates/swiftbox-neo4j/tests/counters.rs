@@ -1,0 +1,348 @@
+//! The popularity counters apply keeps for each product (`purchases`, `units`, `buyers`, on an
+//! internal `SwiftboxProductStats` node per product): after
+//! every kind of change, and after concurrent applies sharing products, they equal a recount
+//! from the relationships, and `popular` answers like `MemoryGraph`.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use common::*;
+use swiftbox_core::memory::MemoryGraph;
+use swiftbox_core::{
+    EntityKind, EntityRef, GraphChange, GraphStore, PopularQuery, PopularityMetric,
+};
+use swiftbox_neo4j::Neo4jGraph;
+
+/// Product id -> (purchases, units, buyers).
+type Counters = BTreeMap<String, (Option<i64>, Option<i64>, Option<i64>)>;
+
+/// A raw driver on the test server, and the namespace of `g`.
+async fn raw(g: &Neo4jGraph) -> (neo4rs::Graph, String) {
+    let server = swiftbox_testsupport::neo4j().await.expect("server");
+    let ns = g.config().namespace().expect("namespace").to_owned();
+    let raw = neo4rs::Graph::new(&server.uri, &server.user, &server.password)
+        .await
+        .expect("raw connect");
+    (raw, ns)
+}
+
+async fn counters_by(g: &Neo4jGraph, cypher: &str) -> Counters {
+    let (raw, ns) = raw(g).await;
+    let q = cypher.replace("{ns}", &ns);
+    let mut rows = raw.execute(neo4rs::query(&q)).await.expect("raw query");
+    let mut out = Counters::new();
+    while let Some(row) = rows.next().await.expect("row") {
+        out.insert(
+            row.get("id").expect("id"),
+            (
+                row.get("purchases").expect("purchases"),
+                row.get("units").expect("units"),
+                row.get("buyers").expect("buyers"),
+            ),
+        );
+    }
+    out
+}
+
+/// The counters as stored on the product nodes.
+async fn stored(g: &Neo4jGraph) -> Counters {
+    counters_by(
+        g,
+        "MATCH (p:`{ns}_Product`) OPTIONAL MATCH (s:`{ns}_SwiftboxProductStats` {id: p.id})
+         RETURN p.id AS id, s.purchases AS purchases, s.units AS units, s.buyers AS buyers
+         UNION ALL
+         MATCH (s:`{ns}_SwiftboxProductStats`) WHERE NOT EXISTS { MATCH (:`{ns}_Product` {id: s.id}) }
+         RETURN 'orphan ' + s.id AS id, s.purchases AS purchases, s.units AS units, s.buyers AS buyers",
+    )
+    .await
+}
+
+/// The counters recounted from the relationships.
+async fn recounted(g: &Neo4jGraph) -> Counters {
+    counters_by(
+        g,
+        "MATCH (p:`{ns}_Product`) OPTIONAL MATCH (p)<-[r:`{ns}_PURCHASED`]-(b)
+         RETURN p.id AS id, count(r) AS purchases, sum(r.quantity) AS units, count(DISTINCT b) AS buyers",
+    )
+    .await
+}
+
+async fn assert_counters_exact(g: &Neo4jGraph, step: &str) {
+    let stored = stored(g).await;
+    assert!(!stored.is_empty(), "{step}: no products");
+    assert_eq!(stored, recounted(g).await, "{step}");
+}
+
+/// `popular` of every metric, overall and in two categories, on both stores.
+async fn assert_popular_same(g: &Neo4jGraph, mem: &MemoryGraph, step: &str) {
+    for category in [None, Some("Books".to_owned()), Some("Music".to_owned())] {
+        for metric in [
+            PopularityMetric::Purchases,
+            PopularityMetric::Units,
+            PopularityMetric::Buyers,
+        ] {
+            for limit in [3, 50] {
+                let q = PopularQuery {
+                    category: category.clone(),
+                    metric,
+                    limit,
+                };
+                let a = g.popular(&q).await.expect("popular neo");
+                let b = mem.popular(&q).await.expect("popular mem");
+                assert_eq!(a, b, "{step}: popular({q:?})");
+            }
+        }
+    }
+}
+
+/// Applies `changes` to both stores, expecting the same report, then checks the counters.
+async fn step(g: &Neo4jGraph, mem: &MemoryGraph, changes: &[GraphChange], name: &str) {
+    let a = g.apply(changes).await.expect("apply neo");
+    let b = mem.apply(changes).await.expect("apply mem");
+    assert_eq!(a, b, "{name}: reports");
+    assert_counters_exact(g, name).await;
+    assert_popular_same(g, mem, name).await;
+}
+
+fn del(kind: EntityKind, id: impl ToString, version: u64) -> GraphChange {
+    GraphChange::Delete {
+        entity: EntityRef::new(kind, id.to_string()),
+        version,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_follow_every_change_apply_makes() {
+    let Some(g) = graph("counters_every_change").await else {
+        return;
+    };
+    let mem = MemoryGraph::new();
+    let data = dataset(11, 12, 10, 40);
+    step(&g, &mem, &data.changes, "load").await;
+    let t = now() - Duration::hours(2);
+
+    // Updates that change items: a product dropped, one added, a quantity changed, the same
+    // pair kept; one order moves to another user. Version 2 beats the dataset's 1.
+    step(
+        &g,
+        &mem,
+        &[
+            up(order(0, 1, &[(0, 5), (9, 1)], t, 2)),
+            up(order(1, 2, &[(1, 1)], t, 2)),
+            up(order(2, 3, &[(0, 1), (1, 1), (2, 1), (3, 1)], t, 2)),
+            // A new order of a user for a product the user already bought.
+            up(order(100, 1, &[(0, 2)], t, 1)),
+        ],
+        "updates",
+    )
+    .await;
+
+    // Replays of older versions change nothing (stale).
+    step(
+        &g,
+        &mem,
+        &[
+            up(order(0, 4, &[(5, 3)], t, 1)),
+            up(order(1, 4, &[(6, 3)], t, 1)),
+        ],
+        "stale replay",
+    )
+    .await;
+
+    // Order deletes, one of them replayed afterwards, and an upsert older than a delete.
+    step(
+        &g,
+        &mem,
+        &[
+            del(EntityKind::Order, order_id(3), 5),
+            del(EntityKind::Order, order_id(100), 2),
+        ],
+        "order deletes",
+    )
+    .await;
+    step(
+        &g,
+        &mem,
+        &[
+            del(EntityKind::Order, order_id(3), 5),
+            up(order(100, 1, &[(0, 2)], t, 1)),
+        ],
+        "tombstones",
+    )
+    .await;
+
+    // A user delete drops that user's lines; an upsert of an order of that user, in the same
+    // batch, is created then removed with the user.
+    step(
+        &g,
+        &mem,
+        &[
+            up(order(200, 1, &[(4, 2), (0, 1)], t, 1)),
+            del(EntityKind::User, user_id(1), 5),
+        ],
+        "user delete",
+    )
+    .await;
+
+    // Deferral: an order for a product that does not exist yet changes nothing until it
+    // applies, in a later batch once the product is there.
+    let deferred = up(order(300, 2, &[(0, 1), (50, 4)], t, 1));
+    step(&g, &mem, std::slice::from_ref(&deferred), "deferred").await;
+    step(
+        &g,
+        &mem,
+        &[up(product(50, 0, 1)), deferred.clone()],
+        "deferral applied",
+    )
+    .await;
+
+    // A product delete takes its counters; re-created, it starts from zero and counts again.
+    step(
+        &g,
+        &mem,
+        &[
+            del(EntityKind::Product, product_id(0), 5),
+            up(order(301, 3, &[(1, 1)], t, 1)),
+        ],
+        "product delete",
+    )
+    .await;
+    step(
+        &g,
+        &mem,
+        &[
+            up(product(0, 0, 6)),
+            up(order(302, 3, &[(0, 3), (1, 1)], t, 1)),
+            up(order(303, 3, &[(0, 1)], t, 1)),
+        ],
+        "product re-created",
+    )
+    .await;
+    let zero = stored(&g).await[&product_id(0).to_string()];
+    assert_eq!(zero, (Some(2), Some(4), Some(1)), "re-created product");
+
+    // The whole dataset replayed: orders of the deleted user are deferred, older versions
+    // are stale, and orders whose lines went with the deleted product 0 come back.
+    step(&g, &mem, &data.changes, "full replay").await;
+    g.wipe().await.expect("wipe");
+}
+
+/// Orders of round `r` in batch `b`: users 0..4 and products 0..6, so the two batches share
+/// products and (user, product) pairs; ids disjoint between batches.
+fn racing_batch(rng: &mut Lcg, round: u128, batch: u128) -> Vec<GraphChange> {
+    (0..40)
+        .map(|k| {
+            let n = 10_000 + round * 1_000 + batch * 100 + k;
+            let u = rng.below(4) as u128;
+            let mut items: Vec<(u128, i64)> = Vec::new();
+            for _ in 0..(1 + rng.below(3)) {
+                let p = rng.below(6) as u128;
+                if !items.iter().any(|(q, _)| *q == p) {
+                    items.push((p, 1 + rng.below(3) as i64));
+                }
+            }
+            up(order(n, u, &items, now(), 1))
+        })
+        .collect()
+}
+
+/// Applies a batch, retrying a retryable failure (a deadlock between the concurrent
+/// transactions) as the reconciler does.
+async fn apply_retrying(g: &Neo4jGraph, changes: &[GraphChange]) {
+    for attempt in 0.. {
+        match g.apply(changes).await {
+            Ok(report) => {
+                assert!(report.deferred.is_empty(), "{report:?}");
+                return;
+            }
+            Err(e) if e.is_retryable() && attempt < 20 => {
+                println!("retrying a batch after: {e}");
+                continue;
+            }
+            Err(e) => panic!("apply: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_applies_sharing_products_keep_exact_counters() {
+    let Some(g) = graph("counters_concurrent").await else {
+        return;
+    };
+    let mut setup: Vec<GraphChange> = (0..CATEGORIES.len() as u128)
+        .map(|c| up(category(c, 1)))
+        .collect();
+    setup.extend((0..4).map(|u| up(user(u, 1))));
+    setup.extend((0..6).map(|p| up(product(p, p as usize % CATEGORIES.len(), 1))));
+    // 60 other buyers of every product, and 60 other products of every racing user, make both
+    // ends dense nodes (Neo4j's threshold is 50 relationships), to which concurrent
+    // transactions add relationships without waiting for each other's node locks: only the
+    // counter statement's own locking keeps `buyers` exact then.
+    let all: Vec<(u128, i64)> = (0..6).map(|p| (p, 1)).collect();
+    for u in 100..160 {
+        setup.push(up(user(u, 1)));
+        setup.push(up(order(u, u, &all, now(), 1)));
+    }
+    let others: Vec<(u128, i64)> = (100..160).map(|p| (p, 1)).collect();
+    setup.extend((100..160).map(|p| up(product(p, 0, 1))));
+    setup.extend((0..4).map(|u| up(order(200 + u, u, &others, now(), 1))));
+    g.apply(&setup).await.expect("setup");
+
+    let mut rng = Lcg::new(99);
+    let mut previous: Vec<GraphChange> = Vec::new();
+    for round in 0..6 {
+        let a = racing_batch(&mut rng, round, 0);
+        let mut b = racing_batch(&mut rng, round, 1);
+        // From the second round on, one batch also deletes the orders of the previous round's
+        // second batch (disjoint entities from both new batches).
+        b.extend(previous.iter().map(|c| {
+            let e = c.entity();
+            del(e.kind, e.id, 2)
+        }));
+        previous = b
+            .iter()
+            .filter(|c| matches!(c, GraphChange::Upsert(_)))
+            .cloned()
+            .collect();
+        tokio::join!(apply_retrying(&g, &a), apply_retrying(&g, &b));
+        assert_counters_exact(&g, &format!("round {round}")).await;
+    }
+    g.wipe().await.expect("wipe");
+}
+
+#[tokio::test]
+async fn migrate_and_recount_rebuild_the_counters_from_the_relationships() {
+    let Some(g) = graph("counters_migrate").await else {
+        return;
+    };
+    let mem = MemoryGraph::new();
+    let data = dataset(5, 10, 8, 30);
+    step(&g, &mem, &data.changes, "load").await;
+    let (raw, ns) = raw(&g).await;
+
+    // A graph from before the counters: migrate computes them.
+    let strip = format!("MATCH (s:`{ns}_SwiftboxProductStats`) DELETE s");
+    raw.run(neo4rs::query(&strip)).await.expect("strip");
+    assert!(stored(&g).await.values().all(|c| c.0.is_none()));
+    g.migrate().await.expect("migrate");
+    assert_counters_exact(&g, "after migrate").await;
+    assert_popular_same(&g, &mem, "after migrate").await;
+
+    // Relationships edited by hand: the counters are stale until recounted.
+    let edit = format!("MATCH ()-[r:`{ns}_PURCHASED`]->(:`{ns}_Product` {{id: $p}}) DELETE r");
+    raw.run(neo4rs::query(&edit).param("p", product_id(0).to_string()))
+        .await
+        .expect("edit");
+    let orphan = format!("CREATE (:`{ns}_SwiftboxProductStats` {{id: 'gone', purchases: 1}})");
+    raw.run(neo4rs::query(&orphan)).await.expect("orphan");
+    assert_ne!(
+        stored(&g).await,
+        recounted(&g).await,
+        "the edit changed counts"
+    );
+    g.recount_product_stats().await.expect("recount");
+    assert_counters_exact(&g, "after recount").await;
+    g.wipe().await.expect("wipe");
+}
