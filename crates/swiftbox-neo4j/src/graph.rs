@@ -83,7 +83,8 @@ impl Neo4jGraph {
     /// until they are online: unique `id` on `User`, `Product`, `Category`; unique
     /// `Category.name`; unique key of the internal tombstone nodes; relationship indexes on
     /// `PURCHASED(order_id)` (order upserts and deletes), `PURCHASED(timestamp)` (trending) and
-    /// `REVIEWED(id)`; unique `id` of the internal counter nodes. Then gives every product that
+    /// `REVIEWED(id)`; unique `id` of the internal counter nodes and an index on each of their
+    /// counters (`popular`). Then gives every product that
     /// lacks them its popularity counters (`purchases`, `units`, `buyers`, kept by apply from
     /// then on: see [`Self::recount_product_stats`]), computed from its relationships, so a
     /// graph written by an older version of this crate is brought up to date. Idempotent, also when several

@@ -108,6 +108,11 @@ impl Schema {
                 "CREATE CONSTRAINT {p}{name} IF NOT EXISTS FOR (n:%{label}%) REQUIRE n.{prop} IS UNIQUE"
             ))
         };
+        let node_index = |name: &str, label: &str, prop: &str| {
+            self.cypher(&format!(
+                "CREATE INDEX {p}{name} IF NOT EXISTS FOR (n:%{label}%) ON (n.{prop})"
+            ))
+        };
         let rel_index = |name: &str, ty: &str, prop: &str| {
             self.cypher(&format!(
                 "CREATE INDEX {p}{name} IF NOT EXISTS FOR ()-[r:%{ty}%]-() ON (r.{prop})"
@@ -120,12 +125,17 @@ impl Schema {
             node_unique("category_name", "Category", "name"),
             node_unique("tombstone_key", "SwiftboxTombstone", "key"),
             node_unique("product_stats_id", "SwiftboxProductStats", "id"),
-            self.cypher(&format!(
-                "CREATE INDEX {p}product_category IF NOT EXISTS FOR (n:%Product%) ON (n.category)"
-            )),
+            node_index("product_category", "Product", "category"),
             rel_index("purchased_order_id", "PURCHASED", "order_id"),
             rel_index("purchased_timestamp", "PURCHASED", "timestamp"),
             rel_index("reviewed_id", "REVIEWED", "id"),
+            node_index(
+                "product_stats_purchases",
+                "SwiftboxProductStats",
+                "purchases",
+            ),
+            node_index("product_stats_units", "SwiftboxProductStats", "units"),
+            node_index("product_stats_buyers", "SwiftboxProductStats", "buyers"),
         ]
     }
 }
