@@ -55,25 +55,28 @@ CALL {
 RETURN row.i AS i, outcome";
 
 /// Upserts of products: deferred without their category node; a changed category moves
-/// `BELONGS_TO`.
+/// `BELONGS_TO`. A new product node (no relationships yet) gets zero counters, also over a
+/// counter node left behind by a product deleted by hand.
 const PRODUCT_UPSERT: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (n:%Product% {id: row.id})
 OPTIONAL MATCH (c:%Category% {name: row.category})
-WITH row, c, CASE WHEN n.version > row.version OR t.version >= row.version THEN 'stale'
-                  WHEN c IS NULL THEN 'deferred' ELSE 'applied' END AS outcome
+WITH row, c, n IS NULL AS fresh,
+     CASE WHEN n.version > row.version OR t.version >= row.version THEN 'stale'
+          WHEN c IS NULL THEN 'deferred' ELSE 'applied' END AS outcome
 CALL {
-  WITH row, c, outcome
-  WITH row, c WHERE outcome = 'applied'
+  WITH row, c, fresh, outcome
+  WITH row, c, fresh WHERE outcome = 'applied'
   MERGE (n:%Product% {id: row.id})
   SET n.name = row.name, n.category = row.category, n.price = row.price,
       n.currency = row.currency, n.version = row.version
-  WITH row, n, c
+  WITH row, n, c, fresh
   CALL { WITH n, c MATCH (n)-[old:%BELONGS_TO%]->(other) WHERE other <> c DELETE old }
   MERGE (n)-[:%BELONGS_TO%]->(c)
   MERGE (s:%SwiftboxProductStats% {id: row.id})
   ON CREATE SET s.purchases = 0, s.units = 0, s.buyers = 0
+  FOREACH (_ IN CASE WHEN fresh THEN [1] ELSE [] END | SET s.purchases = 0, s.units = 0, s.buyers = 0)
   WITH row
   OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
   DELETE t

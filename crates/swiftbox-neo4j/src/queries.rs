@@ -176,15 +176,17 @@ LIMIT $limit"
 const SCOPE_CATEGORY: &str = "MATCH (p:%Product% {category: $category})";
 
 /// Popular overall from the counter nodes apply keeps per product (placeholder `%METRIC%`:
-/// `purchases`, `units` or `buyers`, never input): the top `$limit` counters, then their
-/// products (every counter node has its product: they are created and deleted together).
+/// `purchases`, `units` or `buyers`, never input), read in their index's order and joined to
+/// their products until `$limit` are found (a counter node whose product was deleted by hand
+/// is skipped).
 const POPULAR_ALL: &str = "
 MATCH (s:%SwiftboxProductStats%)
 WHERE s.%METRIC% > 0
-WITH s ORDER BY s.%METRIC% DESC, s.id ASC LIMIT $limit
+WITH s ORDER BY s.%METRIC% DESC, s.id ASC
 MATCH (p:%Product% {id: s.id})
 RETURN p.id AS id, p.name AS name, s.%METRIC% AS score
-ORDER BY score DESC, id ASC";
+ORDER BY score DESC, id ASC
+LIMIT $limit";
 
 /// Popular in one category: its products, each one's counter node.
 const POPULAR_CATEGORY: &str = "

@@ -344,5 +344,30 @@ async fn migrate_and_recount_rebuild_the_counters_from_the_relationships() {
     );
     g.recount_product_stats().await.expect("recount");
     assert_counters_exact(&g, "after recount").await;
+
+    // A bought product deleted by hand leaves its counter node behind: popular skips it, and
+    // the product upserted again (as repair does) starts from zero.
+    let gone = format!("MATCH (p:`{ns}_Product` {{id: $p}}) DETACH DELETE p");
+    raw.run(neo4rs::query(&gone).param("p", product_id(1).to_string()))
+        .await
+        .expect("delete by hand");
+    let q = PopularQuery {
+        category: None,
+        metric: PopularityMetric::Buyers,
+        limit: 5,
+    };
+    let top = g.popular(&q).await.expect("popular");
+    let bought = recounted(&g)
+        .await
+        .values()
+        .filter(|c| c.2 > Some(0))
+        .count();
+    assert!(bought >= 2, "{bought}");
+    assert_eq!(top.len(), bought.min(5), "{top:?}");
+    assert!(top.iter().all(|s| s.product != product_id(1)), "{top:?}");
+    g.apply(&[up(product(1, 1, 2))])
+        .await
+        .expect("upsert again");
+    assert_counters_exact(&g, "re-created after a delete by hand").await;
     g.wipe().await.expect("wipe");
 }
