@@ -131,7 +131,8 @@ RETURN row.i AS i, outcome";
 
 /// Deletes of orders or reviews: their relationships (placeholder `%REL%`, key property
 /// `%KEY%`), leaving a tombstone; `removed` lists what an applied delete removed as
-/// `%LINES%` gives it (see [`RemovedLines`]).
+/// `%LINES%` (an aggregate, so the subquery returns one row also when nothing matches) gives
+/// it.
 const REL_DELETE: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
@@ -148,7 +149,7 @@ RETURN row.i AS i, outcome, CASE outcome WHEN 'applied' THEN lines ELSE [] END A
 
 /// Deletes of users, products or categories (placeholder `%NODE%`): the node and every
 /// relationship, leaving a tombstone; `removed` lists the `PURCHASED` lines an applied delete
-/// removed as `%LINES%` gives them (see [`RemovedLines`]).
+/// removed as `%LINES%` gives them.
 const NODE_DELETE: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
@@ -458,7 +459,9 @@ impl Neo4jGraph {
             EntityKind::Review => REL_DELETE
                 .replace("%REL%", "%REVIEWED%")
                 .replace("%KEY%", "id")
-                .replace("%LINES%", "[]"),
+                // An aggregate (always `[]`): a constant would be a grouping key, and a
+                // grouping aggregation over no relationship returns no row at all.
+                .replace("%LINES%", "collect(null)"),
             EntityKind::Product => NODE_DELETE
                 .replace("%NODE%", "%Product%")
                 .replace("%LINES%", NO_LINES)
