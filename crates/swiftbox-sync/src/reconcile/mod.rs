@@ -40,12 +40,16 @@ pub struct ReconcilerConfig {
     /// 14,018 at 2,000 on the bench's M dataset, fewer commits per purchase; `BENCHMARKS.md`).
     pub batch_size: usize,
     /// Resync batches of one kind applied concurrently (default 2: resync into Neo4j measured
-    /// 20,068-21,214 purchases/s at M against 14,953-15,182 with 1; 4 was no better; at most 8). Batches of different kinds never overlap, so a kind's references are written before
-    /// it; within a kind they touch disjoint entities, but orders of two batches share product
-    /// nodes, so Neo4j can abort one as a deadlock (seen at 4 in flight): a batch that fails
-    /// with [`swiftbox_core::Error::Unavailable`] is applied again alone (writes are idempotent
-    /// and version-guarded) before the run goes on. Progress and checkpoints are reported in id
-    /// order once every batch of the group is written.
+    /// 20,068-21,214 purchases/s at M against 14,953-15,182 with 1; 4 was no better; at most
+    /// 8). While they are written, the next batch is read from both sides, so the graph is
+    /// never left idle waiting for a read (even with 1). Batches of different kinds never
+    /// overlap, so a kind's references are written before it; within a kind they touch
+    /// disjoint entities, but orders of two batches share product nodes, so Neo4j can abort
+    /// one as a deadlock (seen at 4 in flight): a batch that fails with
+    /// [`swiftbox_core::Error::Unavailable`] is applied again alone, once the others in flight
+    /// have finished (writes are idempotent and version-guarded), before the run goes on.
+    /// Progress and checkpoints are reported in id order, each once its batch and every batch
+    /// before it are written.
     pub batches_in_flight: usize,
     /// Most drift entries one [`DriftReport`] keeps; past it the report is marked
     /// [`DriftReport::truncated`] (default 10,000), so a check of a badly broken graph stays in

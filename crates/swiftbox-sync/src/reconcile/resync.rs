@@ -1,6 +1,11 @@
 //! [`Reconciler::resync`]: rebuild the whole graph from the primary store.
 
-use swiftbox_core::{EntityKind, EntityRef, Error, GraphChange, GraphStore, PrimaryStore, Result};
+use std::future::Future;
+
+use futures::stream::{FuturesOrdered, StreamExt};
+use swiftbox_core::{
+    ApplyReport, EntityKind, EntityRef, Error, GraphChange, GraphStore, PrimaryStore, Result,
+};
 
 use super::merge::{MergeJoin, Pair};
 use super::Reconciler;
@@ -113,70 +118,53 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
                 total = state.total_in_kind,
                 "resync of kind started"
             );
-            let mut batch = Vec::with_capacity(self.config.batch_size);
-            // Full batches of this kind waiting to be applied together (at most
-            // `batches_in_flight`); always flushed before the next kind starts, so a kind's
-            // references (earlier kinds) are written before any of its batches.
-            let mut ready: Vec<(Vec<GraphChange>, Option<String>)> = Vec::new();
-            let mut last_id = None;
+            // Batches of this kind being written (at most `batches_in_flight`), oldest first;
+            // the next batch is read from both sides while they are. All of them finish before
+            // the next kind starts, so a kind's references (earlier kinds) are written before
+            // any of its batches.
+            let mut in_flight = FuturesOrdered::new();
             loop {
-                let next = join.next().await?;
-                let end = next.is_none();
-                if let Some((id, pair)) = next {
-                    match pair {
-                        Pair::Both { expected, .. } | Pair::Missing(expected) => {
-                            batch.push(GraphChange::Upsert(expected));
+                let read = self.next_batch(&mut join);
+                tokio::pin!(read);
+                let read = loop {
+                    tokio::select! {
+                        // Finished batches first, so progress is never held back by a read.
+                        biased;
+                        Some(written) = in_flight.next(), if !in_flight.is_empty() => {
+                            self.settle(written, &mut in_flight, &mut report, &mut state, &mut progress)
+                                .await?;
                         }
-                        // Only if still extra: the primary page may predate a write the graph
-                        // got (and acknowledged) before its page was read.
-                        Pair::Extra(found) => {
-                            if self.still_drift(&found).await? {
-                                batch.push(GraphChange::Delete {
-                                    entity: found.entity(),
-                                    version: found.version(),
-                                });
-                            }
+                        read = &mut read => break read,
+                    }
+                };
+                let (changes, last, end) = match read {
+                    Ok(read) => read,
+                    Err(err) => {
+                        finish_quietly(&mut in_flight).await;
+                        return Err(err);
+                    }
+                };
+                let mut pending = (!changes.is_empty()).then_some((changes, last));
+                loop {
+                    if in_flight.len() < self.config.batches_in_flight {
+                        if let Some((changes, last)) = pending.take() {
+                            in_flight.push_back(self.write_batch(changes, last));
                         }
                     }
-                    last_id = Some(id);
-                }
-                if !batch.is_empty() && (end || batch.len() >= self.config.batch_size) {
-                    let full =
-                        std::mem::replace(&mut batch, Vec::with_capacity(self.config.batch_size));
-                    ready.push((full, last_id.clone()));
-                }
-                if !ready.is_empty() && (end || ready.len() >= self.config.batches_in_flight) {
-                    let written = futures::future::join_all(
-                        ready.iter().map(|(changes, _)| self.write_and_ack(changes)),
-                    )
-                    .await;
-                    // In id order, so every checkpoint reported is behind only finished batches.
-                    for ((changes, last), result) in ready.drain(..).zip(written) {
-                        let result = match result {
-                            // Concurrent batches share product nodes, so Neo4j may abort one as
-                            // a deadlock (a transient `Unavailable`); writes are idempotent and
-                            // version-guarded, so it is applied again, alone.
-                            Err(Error::Unavailable { .. }) if self.config.batches_in_flight > 1 => {
-                                tracing::warn!(
-                                    kind = kind.as_str(),
-                                    "concurrent resync batch failed; applying it again alone"
-                                );
-                                self.write_and_ack(&changes).await?
-                            }
-                            other => other?,
-                        };
-                        account(&changes, result, &mut report);
-                        state.done_in_kind += changes.len() as u64;
-                        state.checkpoint.after = last;
-                        state.upserted = report.upserted;
-                        state.deleted = report.deleted;
-                        tracing::info!(
-                            kind = kind.as_str(),
-                            done = state.done_in_kind,
-                            total = state.total_in_kind,
-                            "resync progress"
-                        );
-                        progress(&state);
+                    // Read on once the batch is on its way; at the end of the kind, only once
+                    // every batch of it is written.
+                    if pending.is_none() && (!end || in_flight.is_empty()) {
+                        break;
+                    }
+                    if let Some(written) = in_flight.next().await {
+                        self.settle(
+                            written,
+                            &mut in_flight,
+                            &mut report,
+                            &mut state,
+                            &mut progress,
+                        )
+                        .await?;
                     }
                 }
                 if end {
@@ -195,14 +183,128 @@ impl<P: PrimaryStore, G: GraphStore> Reconciler<P, G> {
         );
         Ok(report)
     }
+
+    /// The next batch of `join`'s kind (up to [`super::ReconcilerConfig::batch_size`] changes),
+    /// the last id it covers (where to resume once it is written), and whether the kind is
+    /// done.
+    async fn next_batch(
+        &self,
+        join: &mut MergeJoin<'_, P, G>,
+    ) -> Result<(Vec<GraphChange>, Option<String>, bool)> {
+        let mut batch = Vec::with_capacity(self.config.batch_size);
+        let mut last_id = None;
+        while batch.len() < self.config.batch_size {
+            let Some((id, pair)) = join.next().await? else {
+                return Ok((batch, last_id, true));
+            };
+            match pair {
+                Pair::Both { expected, .. } | Pair::Missing(expected) => {
+                    batch.push(GraphChange::Upsert(expected));
+                }
+                // Only if still extra: the primary page may predate a write the graph got (and
+                // acknowledged) before its page was read.
+                Pair::Extra(found) => {
+                    if self.still_drift(&found).await? {
+                        batch.push(GraphChange::Delete {
+                            entity: found.entity(),
+                            version: found.version(),
+                        });
+                    }
+                }
+            }
+            last_id = Some(id);
+        }
+        Ok((batch, last_id, false))
+    }
+
+    /// Writes one batch (and acknowledges what it settled), keeping the batch for
+    /// [`Self::settle`].
+    async fn write_batch(&self, changes: Vec<GraphChange>, last: Option<String>) -> Written {
+        let result = self.write_and_ack(&changes).await;
+        (changes, last, result)
+    }
+
+    /// Accounts for the oldest batch in flight once it is written, and reports progress. A
+    /// batch that failed with [`Error::Unavailable`] while others were in flight (concurrent
+    /// batches share product nodes, so Neo4j may abort one as a deadlock) is applied again
+    /// alone, after the others finished: writes are idempotent and version-guarded. Any other
+    /// failure ends the run once the batches in flight have finished (unreported: the
+    /// checkpoint stays behind the failed batch).
+    async fn settle<F: Future<Output = Written>>(
+        &self,
+        (changes, last, result): Written,
+        in_flight: &mut FuturesOrdered<F>,
+        report: &mut ResyncReport,
+        state: &mut ResyncProgress,
+        progress: &mut (impl FnMut(&ResyncProgress) + Send),
+    ) -> Result<()> {
+        let result = match result {
+            Err(Error::Unavailable { .. }) if self.config.batches_in_flight > 1 => {
+                let mut later = Vec::with_capacity(in_flight.len());
+                while let Some(written) = in_flight.next().await {
+                    later.push(written);
+                }
+                let pending = std::iter::once((changes, last, result)).chain(later);
+                for (changes, last, result) in pending {
+                    let written = match result {
+                        Err(Error::Unavailable { .. }) => {
+                            tracing::warn!(
+                                kind = state.kind.as_str(),
+                                "concurrent resync batch failed; applying it again alone"
+                            );
+                            self.write_and_ack(&changes).await?
+                        }
+                        other => other?,
+                    };
+                    record(&changes, last, written, report, state, progress);
+                }
+                return Ok(());
+            }
+            Err(err) => {
+                finish_quietly(in_flight).await;
+                return Err(err);
+            }
+            Ok(written) => written,
+        };
+        record(&changes, last, result, report, state, progress);
+        Ok(())
+    }
+}
+
+/// A batch as written: its changes, the last id it covers, and what writing it gave.
+type Written = (Vec<GraphChange>, Option<String>, Result<(ApplyReport, u64)>);
+
+/// Lets the batches in flight finish (so no write of a failed run goes on after it returns),
+/// ignoring how they went: the run reports none of them.
+async fn finish_quietly<F: Future<Output = Written>>(in_flight: &mut FuturesOrdered<F>) {
+    while in_flight.next().await.is_some() {}
+}
+
+/// Accounts for one written batch and reports progress, with the checkpoint after it.
+fn record(
+    changes: &[GraphChange],
+    last: Option<String>,
+    written: (ApplyReport, u64),
+    report: &mut ResyncReport,
+    state: &mut ResyncProgress,
+    progress: &mut impl FnMut(&ResyncProgress),
+) {
+    account(changes, written, report);
+    state.done_in_kind += changes.len() as u64;
+    state.checkpoint.after = last;
+    state.upserted = report.upserted;
+    state.deleted = report.deleted;
+    tracing::info!(
+        kind = state.kind.as_str(),
+        done = state.done_in_kind,
+        total = state.total_in_kind,
+        "resync progress"
+    );
+    progress(state);
 }
 
 /// Adds one applied batch to the run's report.
-fn account(
-    batch: &[GraphChange],
-    (applied, acked): (swiftbox_core::ApplyReport, u64),
-    report: &mut ResyncReport,
-) {
+fn account(batch: &[GraphChange], (applied, acked): (ApplyReport, u64), report: &mut ResyncReport) {
     report.batches += 1;
     let deletes = batch
         .iter()
@@ -289,6 +391,53 @@ mod tests {
             }
         }
         assert!(retried > 0, "no failed call was retried");
+    }
+
+    /// The next batch is read (here: the graph's side of it, one `records` call) while the
+    /// batch before it is being written, even with one batch in flight.
+    #[tokio::test]
+    async fn the_next_batch_is_read_while_one_is_written() {
+        let shop = DemoShop::generate(&ShopSpec::tiny());
+        let store = Arc::new(MemoryStore::new());
+        shop.load_into(&*store).await.unwrap();
+        let graph = Arc::new(crate::testing::FaultyGraph::new(MemoryGraph::new()));
+        let config = ReconcilerConfig {
+            batch_size: 2,
+            batches_in_flight: 1,
+            ..ReconcilerConfig::default()
+        };
+        let reconciler = Arc::new(
+            Reconciler::new(Arc::clone(&store), Arc::clone(&graph))
+                .with_config(config)
+                .unwrap(),
+        );
+        // A full graph, so every batch of the second run reads a page of graph records.
+        reconciler.resync(None, |_| {}).await.unwrap();
+        let faults = Arc::clone(graph.faults());
+        let before = faults.calls();
+        faults.set_hang(true);
+        let run = tokio::spawn({
+            let reconciler = Arc::clone(&reconciler);
+            async move { reconciler.resync(None, |_| {}).await }
+        });
+        // Calls of the second run: records (first page of categories), apply (hangs), then,
+        // while it hangs, records (second page).
+        let read_ahead = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while faults.hung_calls() < 1 || faults.calls() < before + 3 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        let calls_while_hung = faults.calls() - before;
+        faults.set_hang(false);
+        let report = run.await.unwrap().unwrap();
+        assert!(
+            read_ahead.is_ok(),
+            "{calls_while_hung} graph calls while the first apply hung"
+        );
+        assert_eq!(faults.hung_calls(), 1);
+        assert!(report.deferred.is_empty(), "{report:?}");
+        assert!(reconciler.check().await.unwrap().is_clean());
     }
 
     #[test]
