@@ -1,3 +1,6 @@
+// SwiftBox: the published crate's code as is; its deprecation and dead-code warnings are not
+// ours to fix here (cargo shows a path dependency's warnings, which a registry one would not).
+#![allow(warnings)]
 //! Neo4j driver compatible with neo4j 4.x versions
 //!
 //! * An implementation of the [bolt protocol][bolt] to interact with Neo4j server
