@@ -43,6 +43,12 @@ pub(crate) fn is_duplicate(e: &mongodb::error::Error) -> bool {
 /// `InternalError` (code 1) carrying SQLite's message.
 const FERRETDB_UNIQUE: &str = "UNIQUE constraint failed";
 
+/// Whether a write error's code and message say "duplicate key" (the shapes of
+/// `duplicate_message`).
+pub(crate) fn is_duplicate_code(code: i32, message: &str) -> bool {
+    code == 11000 || (code == 1 && message.contains(FERRETDB_UNIQUE))
+}
+
 fn duplicate_message(e: &mongodb::error::Error) -> Option<&str> {
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000 => Some(&w.message),

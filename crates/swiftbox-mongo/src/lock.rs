@@ -20,10 +20,12 @@
 //! On MongoDB the locks are off by default: its atomic single-document updates already give
 //! every guarantee this crate documents.
 
+use std::collections::HashSet;
 use std::future::IntoFuture;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mongodb::bson::{doc, Document};
+use mongodb::error::{ErrorKind, InsertManyError};
 use swiftbox_core::{EntityKind, Result};
 
 use crate::error::{self, LockTimeout};
@@ -85,6 +87,69 @@ impl MongoStore {
         self.locked(kind, id, fut)
             .await
             .map_err(|e| error::map(kind, e))
+    }
+
+    /// Tries once, without waiting, to lock the documents `ids` of `kind` with one
+    /// `insertMany` (unordered): returns the lock token and the ids it locked, in input order;
+    /// ids held by someone else (or repeated in `ids`) are left out. Release with
+    /// [`MongoStore::release_many`]. On an error other than a held lock, nothing stays locked.
+    pub(crate) async fn try_lock_many(
+        &self,
+        kind: EntityKind,
+        ids: &[String],
+    ) -> mongodb::error::Result<(String, Vec<String>)> {
+        let locks = self.database().collection::<Document>(LOCKS);
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let lease = chrono::Duration::from_std(self.config().operation_timeout * 2)
+            .unwrap_or(chrono::Duration::seconds(60));
+        let until = to_bson_date(swiftbox_core::time::now() + lease);
+        let docs: Vec<Document> = ids
+            .iter()
+            .map(|id| doc! { "_id": format!("{kind}:{id}"), "token": &token, "until": until })
+            .collect();
+        if docs.is_empty() {
+            return Ok((token, Vec::new()));
+        }
+        let held: HashSet<usize> = match self.run_raw(locks.insert_many(docs).ordered(false)).await
+        {
+            Ok(_) => HashSet::new(),
+            Err(e) => match e.kind.as_ref() {
+                ErrorKind::InsertMany(InsertManyError {
+                    write_errors: Some(errors),
+                    write_concern_error: None,
+                    ..
+                }) if errors
+                    .iter()
+                    .all(|w| error::is_duplicate_code(w.code, &w.message)) =>
+                {
+                    errors.iter().map(|w| w.index).collect()
+                }
+                _ => {
+                    self.release_many(kind, &token, ids).await;
+                    return Err(e);
+                }
+            },
+        };
+        let locked = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !held.contains(i))
+            .map(|(_, id)| id.clone())
+            .collect();
+        Ok((token, locked))
+    }
+
+    /// Releases the locks of `ids` taken with `token` (a failure is logged: they expire with
+    /// their lease).
+    pub(crate) async fn release_many(&self, kind: EntityKind, token: &str, ids: &[String]) {
+        let locks = self.database().collection::<Document>(LOCKS);
+        let keys: Vec<String> = ids.iter().map(|id| format!("{kind}:{id}")).collect();
+        if let Err(e) = self
+            .run_raw(locks.delete_many(doc! { "_id": { "$in": keys }, "token": token }))
+            .await
+        {
+            tracing::warn!(kind = %kind, error = %e, "could not release document locks; they expire with their lease");
+        }
     }
 
     async fn acquire(&self, key: &str) -> mongodb::error::Result<String> {

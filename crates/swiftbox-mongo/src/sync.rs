@@ -19,7 +19,7 @@
 //! An acknowledgement is a conditional update on `{_id, version}` (a tombstone: a conditional
 //! delete), so a write that raced the graph apply keeps its owed marker.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -36,6 +36,10 @@ use crate::model::{
     ProductDoc, ReviewDoc, UserDoc,
 };
 use crate::MongoStore;
+
+/// Acknowledgements of one kind per batched round of statements (see
+/// [`MongoStore::ack_batched`]).
+const ACK_CHUNK: usize = 500;
 
 /// Longest `last_error` kept, in bytes.
 const MAX_ERROR_LEN: usize = 2000;
@@ -376,6 +380,15 @@ impl MongoStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(acks = acks.len()), err(Display))]
     pub(crate) async fn ack_changes_impl(&self, acks: &[ChangeAck]) -> Result<()> {
+        if self.document_locks() && acks.len() > 1 {
+            return self.ack_batched(acks).await;
+        }
+        self.ack_one_by_one(acks).await
+    }
+
+    /// Each acknowledgement as its own conditional delete and update (under the document's
+    /// lock when locks are on).
+    async fn ack_one_by_one(&self, acks: &[ChangeAck]) -> Result<()> {
         for ack in acks {
             let coll = self.coll(ack.entity.kind);
             let version = i64::try_from(ack.version).unwrap_or(i64::MAX);
@@ -393,6 +406,118 @@ impl MongoStore {
                 )
                 .await
             })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Acknowledgements with document locks on (FerretDB), a few statements per kind instead
+    /// of four per entity: lock every document at once (`insertMany`), read their versions,
+    /// settle the live ones and purge the tombstones still at the acknowledged version with
+    /// one `updateMany` and one `deleteMany`, release the locks. Holding the locks, nothing
+    /// else writes these documents between the read and the writes, so the outcome is the
+    /// one of the conditional statements of [`Self::ack_one_by_one`]; documents locked by
+    /// someone else are acknowledged one by one afterwards (waiting for their locks).
+    ///
+    /// Why: on FerretDB every filter other than `_id` alone reads the whole collection, so a
+    /// worker round acknowledging n orders cost 2n collection scans and 4n statements, and
+    /// competed with the application's writes for FerretDB's single writer (issue 8, figure 2).
+    async fn ack_batched(&self, acks: &[ChangeAck]) -> Result<()> {
+        let mut by_kind: Vec<(EntityKind, Vec<&ChangeAck>)> = Vec::new();
+        for ack in acks {
+            match by_kind.iter_mut().find(|(k, _)| *k == ack.entity.kind) {
+                Some((_, list)) => list.push(ack),
+                None => by_kind.push((ack.entity.kind, vec![ack])),
+            }
+        }
+        let mut left: Vec<ChangeAck> = Vec::new();
+        for (kind, list) in by_kind {
+            for chunk in list.chunks(ACK_CHUNK) {
+                left.extend(self.ack_chunk(kind, chunk).await?);
+            }
+        }
+        self.ack_one_by_one(&left).await
+    }
+
+    /// One kind's chunk of [`Self::ack_batched`]; returns the acknowledgements it could not
+    /// lock.
+    async fn ack_chunk(&self, kind: EntityKind, chunk: &[&ChangeAck]) -> Result<Vec<ChangeAck>> {
+        let ids: Vec<String> = chunk.iter().map(|a| a.entity.id.clone()).collect();
+        let (token, locked) = self
+            .try_lock_many(kind, &ids)
+            .await
+            .map_err(|e| crate::error::map(kind, e))?;
+        let locked_set: HashSet<&str> = locked.iter().map(String::as_str).collect();
+        let mut left = Vec::new();
+        let mut wanted: Vec<(&str, i64)> = Vec::new();
+        for ack in chunk {
+            if locked_set.contains(ack.entity.id.as_str()) {
+                wanted.push((
+                    &ack.entity.id,
+                    i64::try_from(ack.version).unwrap_or(i64::MAX),
+                ));
+            } else {
+                left.push((*ack).clone());
+            }
+        }
+        let result = self.settle_locked(kind, &locked, &wanted).await;
+        self.release_many(kind, &token, &locked).await;
+        result?;
+        Ok(left)
+    }
+
+    /// The writes of [`Self::ack_chunk`] on documents this store holds the locks of.
+    async fn settle_locked(
+        &self,
+        kind: EntityKind,
+        locked: &[String],
+        wanted: &[(&str, i64)],
+    ) -> Result<()> {
+        if locked.is_empty() {
+            return Ok(());
+        }
+        let coll = self.coll(kind);
+        let current: Vec<Document> = self
+            .run(kind, async {
+                coll.find(doc! { "_id": { "$in": locked } })
+                    .projection(doc! { "version": 1, "deleted": 1 })
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        // Live documents to settle, by version (`synced_version` is set to it: one
+        // `updateMany` per distinct version, as FerretDB has no pipeline updates).
+        let mut settle: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+        let mut purge: Vec<&str> = Vec::new();
+        for d in &current {
+            let (Ok(id), Ok(version)) = (d.get_str("_id"), d.get_i64("version")) else {
+                continue;
+            };
+            let Some((id, _)) = wanted.iter().find(|(w, v)| *w == id && *v == version) else {
+                continue;
+            };
+            if d.get_bool("deleted").unwrap_or(false) {
+                purge.push(id);
+            } else {
+                settle.entry(version).or_default().push(id);
+            }
+        }
+        if !purge.is_empty() {
+            self.run(kind, coll.delete_many(doc! { "_id": { "$in": &purge } }))
+                .await?;
+        }
+        for (version, ids) in settle {
+            self.run(
+                kind,
+                coll.update_many(
+                    doc! { "_id": { "$in": ids } },
+                    doc! {
+                        "$set": { "synced_version": version, "attempts": 0_i64, "set_aside": false },
+                        "$unset": { "owed_since": "", "last_error": "", "failed_at": "" },
+                    },
+                ),
+            )
             .await?;
         }
         Ok(())

@@ -285,3 +285,104 @@ async fn failed_multi_line_orders_give_everything_back() {
         .expect("count");
     assert_eq!(with_markers, 0, "no reservation markers left behind");
 }
+
+/// An acknowledgement of several entities (batched under document locks on FerretDB) settles
+/// exactly the entities still at the acknowledged version, purges a tombstone at its version,
+/// leaves a newer write owed, and acknowledges an entity whose lock someone else holds (here an
+/// expired lock, taken over) one by one; no lock is left behind.
+#[tokio::test]
+async fn a_batch_of_acknowledgements_settles_exactly_what_is_still_at_its_version() {
+    use swiftbox_core::{ChangeAck, EntityKind, EntityRef, OwedQuery, UserPatch};
+    let Some(store) = common::fresh_store("batched_acks").await else {
+        return;
+    };
+    let mut users = Vec::new();
+    for i in 0..4 {
+        let u = store
+            .create_user(NewUser::new(
+                format!("acker{i}"),
+                format!("acker{i}@example.com"),
+            ))
+            .await
+            .expect("user");
+        users.push(u.id);
+    }
+    let owed = store
+        .owed_changes(&OwedQuery::oldest(100))
+        .await
+        .expect("owed");
+    assert_eq!(owed.len(), 4, "{owed:?}");
+    let acks: Vec<ChangeAck> = owed
+        .iter()
+        .map(|c| ChangeAck {
+            entity: c.entity.clone(),
+            version: c.version,
+        })
+        .collect();
+    // After the graph read them: user 1 is written again, user 2 deleted (its tombstone is
+    // then acknowledged at its own version), user 3's lock is held by a holder that died.
+    store
+        .update_user(
+            &users[1],
+            UserPatch {
+                is_admin: Some(true),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .expect("update");
+    store.delete_user(&users[2]).await.expect("delete");
+    let tombstone = store
+        .owed_change(&EntityRef::new(EntityKind::User, users[2]))
+        .await
+        .expect("owed tombstone")
+        .expect("a tombstone is owed");
+    let locks = store.database().collection::<Document>("swiftbox_locks");
+    locks
+        .insert_one(doc! {
+            "_id": format!("{}:{}", EntityKind::User, users[3]),
+            "token": "a-holder-that-died",
+            "until": mongodb::bson::DateTime::from_millis(0),
+        })
+        .await
+        .expect("stale lock");
+    let mut batch: Vec<ChangeAck> = acks
+        .into_iter()
+        .filter(|a| a.entity.id != users[2].to_string())
+        .collect();
+    batch.push(ChangeAck {
+        entity: tombstone.entity.clone(),
+        version: tombstone.version,
+    });
+    store.ack_changes(&batch).await.expect("ack");
+
+    let still: Vec<(String, u64)> = store
+        .owed_changes(&OwedQuery::oldest(100))
+        .await
+        .expect("owed")
+        .into_iter()
+        .map(|c| (c.entity.id, c.version))
+        .collect();
+    assert_eq!(
+        still,
+        vec![(users[1].to_string(), 2)],
+        "only the newer write stays owed"
+    );
+    let users_coll = store.database().collection::<Document>("users");
+    for (i, id) in users.iter().enumerate() {
+        let d = users_coll
+            .find_one(doc! { "_id": id.to_string() })
+            .await
+            .expect("find");
+        match i {
+            2 => assert!(d.is_none(), "the acknowledged tombstone is purged"),
+            1 => assert_eq!(d.expect("doc").get_i64("synced_version"), Ok(0)),
+            _ => assert_eq!(d.expect("doc").get_i64("synced_version"), Ok(1)),
+        }
+    }
+    assert_eq!(
+        locks.count_documents(doc! {}).await.expect("count"),
+        0,
+        "no lock left behind"
+    );
+}
