@@ -320,7 +320,7 @@ impl State {
                 .into_iter()
                 .flatten()
                 .for_each(&mut score),
-            None => self.timelines.keys().for_each(&mut score),
+            None => scores = self.hours.scores(&self.timelines, &mut window),
         }
         top_k(
             scores,

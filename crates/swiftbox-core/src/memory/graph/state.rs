@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::fast::{HashMap, HashSet};
 use super::rank::{Metrics, Rankings};
-use super::trend::Timeline;
+use super::trend::{self, Timeline};
 use crate::error::{EntityKind, Error, Result};
 use crate::graph::{
     ApplyReport, CategoryNode, GraphChange, GraphCounts, GraphRecord, OrderPurchases, ProductNode,
@@ -115,6 +115,8 @@ pub(super) struct State {
     pub(super) rankings: Rankings,
     /// A product's purchase lines by time, for trending.
     pub(super) timelines: HashMap<ProductId, Timeline>,
+    /// The timelines' bucket summaries by hour, for trending over the whole shop.
+    pub(super) hours: trend::Hours,
     /// Products by their `category` property.
     pub(super) products_by_category: HashMap<String, BTreeSet<ProductId>>,
     purchase_lines: u64,
@@ -527,10 +529,10 @@ impl State {
         let stats = self.sales.entry(product).or_default();
         stats.lines += 1;
         stats.units += qty;
-        self.timelines
-            .entry(product)
-            .or_default()
-            .insert(at, order, qty);
+        let timeline = self.timelines.entry(product).or_default();
+        timeline.insert(at, order, qty);
+        let hour = trend::hour_of(&at);
+        self.hours.refresh(product, hour, timeline.summary(hour));
         self.purchase_lines += 1;
         self.rerank(product, before);
     }
@@ -571,6 +573,8 @@ impl State {
         }
         if let Some(t) = self.timelines.get_mut(&product) {
             t.remove(at, order);
+            let hour = trend::hour_of(&at);
+            self.hours.refresh(product, hour, t.summary(hour));
             if t.is_empty() {
                 self.timelines.remove(&product);
             }

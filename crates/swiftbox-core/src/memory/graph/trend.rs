@@ -19,7 +19,8 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 
-use crate::id::OrderId;
+use super::fast::HashMap;
+use crate::id::{OrderId, ProductId};
 
 type Ts = DateTime<Utc>;
 
@@ -172,32 +173,132 @@ impl Timeline {
             Bound::Included(bucket_of(&w.now)),
         );
         for (key, bucket) in self.buckets.range(range) {
-            let (Some(((first, _), _)), Some(((last, _), _))) = (
-                bucket.lines.first_key_value(),
-                bucket.lines.last_key_value(),
-            ) else {
-                continue;
-            };
-            let whole = *first >= w.lo && *last <= w.now;
-            match bucket.fixed {
-                Some(sum) if whole && w.cached => {
-                    any = true;
-                    score += sum as f64 / MANTISSA_SCALE * w.decay(*key);
-                }
-                _ => {
-                    let inside = bucket.lines.range((
-                        Bound::Included((w.lo, OrderId::from_u128(0))),
-                        Bound::Included((w.now, OrderId::from_u128(u128::MAX))),
-                    ));
-                    for ((t, _), q) in inside {
-                        any = true;
-                        score += w.exact(t, *q);
-                    }
-                }
+            if let Some(summary) = bucket.summary() {
+                any |= summary.add_to(*key, self, w, &mut score);
             }
         }
         any.then_some(score)
     }
+
+    /// The summary of the bucket `key`, `None` when it holds no line.
+    pub(super) fn summary(&self, key: i64) -> Option<Summary> {
+        self.buckets.get(&key).and_then(Bucket::summary)
+    }
+
+    /// Adds the lines of bucket `key` inside the window to `acc` one by one, in time order;
+    /// whether there was one.
+    fn add_lines(&self, key: i64, w: &Window, acc: &mut f64) -> bool {
+        let Some(bucket) = self.buckets.get(&key) else {
+            return false;
+        };
+        let mut any = false;
+        let inside = bucket.lines.range((
+            Bound::Included((w.lo, OrderId::from_u128(0))),
+            Bound::Included((w.now, OrderId::from_u128(u128::MAX))),
+        ));
+        for ((t, _), q) in inside {
+            any = true;
+            *acc += w.exact(t, *q);
+        }
+        any
+    }
+}
+
+/// What a bucket contributes without reading its lines: its exact sum and its first and last
+/// line times (a copy kept per hour by [`Hours`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Summary {
+    fixed: Option<i128>,
+    first: Ts,
+    last: Ts,
+}
+
+impl Bucket {
+    fn summary(&self) -> Option<Summary> {
+        let ((first, _), _) = self.lines.first_key_value()?;
+        let ((last, _), _) = self.lines.last_key_value()?;
+        Some(Summary {
+            fixed: self.fixed,
+            first: *first,
+            last: *last,
+        })
+    }
+}
+
+impl Summary {
+    /// Adds bucket `key`'s share of the score to `acc`: its exact sum when the bucket lies
+    /// wholly in the window and sums may be used, else its lines in the window one by one (read
+    /// from `timeline`). Returns whether anything was added. [`Timeline::score`] and the
+    /// per-hour index both go through here, so they add the same terms in the same order.
+    fn add_to(&self, key: i64, timeline: &Timeline, w: &mut Window, acc: &mut f64) -> bool {
+        let whole = self.first >= w.lo && self.last <= w.now;
+        match self.fixed {
+            Some(sum) if whole && w.cached => {
+                *acc += sum as f64 / MANTISSA_SCALE * w.decay(key);
+                true
+            }
+            _ => timeline.add_lines(key, w, acc),
+        }
+    }
+}
+
+/// Every product's bucket summaries by hour, so trending over the whole shop walks the hours
+/// of the window and, in each, the products that sold in it, reading packed summaries instead
+/// of each product's timeline (at scale L the per-product walk took about 39 ms, memory-bound).
+#[derive(Debug, Default)]
+pub(super) struct Hours {
+    hours: BTreeMap<i64, HashMap<ProductId, Summary>>,
+}
+
+impl Hours {
+    /// Records the current summary of `product`'s bucket `key` (`None`: the bucket is gone).
+    pub(super) fn refresh(&mut self, product: ProductId, key: i64, summary: Option<Summary>) {
+        match summary {
+            Some(s) => {
+                self.hours.entry(key).or_default().insert(product, s);
+            }
+            None => {
+                if let Some(map) = self.hours.get_mut(&key) {
+                    map.remove(&product);
+                    if map.is_empty() {
+                        self.hours.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every product's score over the window (products without a purchase in it left out),
+    /// equal to [`Timeline::score`] of each: the same terms, added in the same order (hours
+    /// ascending, lines by time).
+    pub(super) fn scores(
+        &self,
+        timelines: &HashMap<ProductId, Timeline>,
+        w: &mut Window,
+    ) -> Vec<(ProductId, f64)> {
+        let mut acc: HashMap<ProductId, f64> = HashMap::default();
+        let range = (
+            Bound::Included(bucket_of(&w.lo)),
+            Bound::Included(bucket_of(&w.now)),
+        );
+        for (key, products) in self.hours.range(range) {
+            for (product, summary) in products {
+                let Some(timeline) = timelines.get(product) else {
+                    continue;
+                };
+                let mut total = acc.get(product).copied().unwrap_or(0.0);
+                if summary.add_to(*key, timeline, w, &mut total) {
+                    acc.insert(*product, total);
+                }
+            }
+        }
+        acc.into_iter().collect()
+    }
+}
+
+/// The bucket key (hour) of a time.
+pub(super) fn hour_of(t: &Ts) -> i64 {
+    bucket_of(t)
 }
 
 #[cfg(test)]
@@ -264,5 +365,85 @@ mod tests {
         let before = base - Duration::days(1);
         let mut w = Window::new(before - Duration::days(7), before, h24.num_milliseconds());
         assert_eq!(tl.score(&mut w), None);
+    }
+
+    /// The per-hour index gives every product exactly (bit for bit) its timeline's score, with
+    /// lines inserted, moved and removed, sub-millisecond lines, windows cutting buckets, and
+    /// another half-life; products with nothing in the window are left out.
+    #[test]
+    fn the_hour_index_scores_every_product_as_its_timeline_does() {
+        let base = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let mut timelines: HashMap<ProductId, Timeline> = HashMap::default();
+        let mut hours = Hours::default();
+        let add = |tl: &mut HashMap<ProductId, Timeline>,
+                   h: &mut Hours,
+                   p: u128,
+                   t: Ts,
+                   o: u128,
+                   q: i64| {
+            let product = ProductId::from_u128(p);
+            let timeline = tl.entry(product).or_default();
+            timeline.insert(t, OrderId::from_u128(o), q);
+            h.refresh(product, hour_of(&t), timeline.summary(hour_of(&t)));
+        };
+        let mut lines = Vec::new();
+        for i in 0..3_000u128 {
+            let p = i % 37;
+            let mut t = base + Duration::milliseconds((i as i64) * 397_331);
+            if i % 89 == 0 {
+                t += Duration::nanoseconds(777);
+            }
+            let q = 1 + (i % 4) as i64;
+            add(&mut timelines, &mut hours, p, t, i, q);
+            lines.push((p, t, i));
+        }
+        // Remove every fifth line (emptying some buckets and products).
+        for (p, t, o) in lines.iter().step_by(5) {
+            let product = ProductId::from_u128(*p);
+            let timeline = timelines.get_mut(&product).unwrap();
+            timeline.remove(*t, OrderId::from_u128(*o));
+            hours.refresh(product, hour_of(t), timeline.summary(hour_of(t)));
+            if timeline.is_empty() {
+                timelines.remove(&product);
+            }
+        }
+        let h24 = Duration::hours(24);
+        for (now_off, window, h) in [
+            (Duration::days(10), Duration::days(7), h24),
+            (
+                Duration::days(14) + Duration::minutes(17),
+                Duration::days(7),
+                h24,
+            ),
+            (
+                Duration::days(5) + Duration::nanoseconds(500),
+                Duration::days(2),
+                h24,
+            ),
+            (Duration::days(9), Duration::days(3), Duration::hours(3)),
+            (Duration::days(40), Duration::days(7), h24),
+        ] {
+            let now = base + now_off;
+            let mut w = Window::new(now - window, now, h.num_milliseconds());
+            let mut got = hours.scores(&timelines, &mut w);
+            got.sort_by_key(|(p, _)| *p);
+            let mut want: Vec<(ProductId, f64)> = timelines
+                .iter()
+                .filter_map(|(p, tl)| {
+                    let mut w = Window::new(now - window, now, h.num_milliseconds());
+                    tl.score(&mut w).map(|s| (*p, s))
+                })
+                .collect();
+            want.sort_by_key(|(p, _)| *p);
+            assert_eq!(got.len(), want.len(), "now +{now_off}");
+            for ((gp, gs), (wp, ws)) in got.iter().zip(&want) {
+                assert_eq!(gp, wp);
+                assert_eq!(
+                    gs.to_bits(),
+                    ws.to_bits(),
+                    "{gp}: {gs} vs {ws} at now +{now_off}"
+                );
+            }
+        }
     }
 }
