@@ -51,20 +51,14 @@ pub(crate) fn is_duplicate_code(code: i32, message: &str) -> bool {
 
 fn duplicate_message(e: &mongodb::error::Error) -> Option<&str> {
     match e.kind.as_ref() {
-        ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000 => Some(&w.message),
-        ErrorKind::Write(WriteFailure::WriteError(w))
-            if w.code == 1 && w.message.contains(FERRETDB_UNIQUE) =>
-        {
+        ErrorKind::Write(WriteFailure::WriteError(w)) if is_duplicate_code(w.code, &w.message) => {
             Some(&w.message)
         }
-        ErrorKind::Command(c) if c.code == 11000 => Some(&c.message),
-        ErrorKind::Command(c) if c.code == 1 && c.message.contains(FERRETDB_UNIQUE) => {
-            Some(&c.message)
-        }
+        ErrorKind::Command(c) if is_duplicate_code(c.code, &c.message) => Some(&c.message),
         ErrorKind::InsertMany(m) => m
             .write_errors
             .as_ref()
-            .and_then(|ws| ws.iter().find(|w| w.code == 11000))
+            .and_then(|ws| ws.iter().find(|w| is_duplicate_code(w.code, &w.message)))
             .map(|w| w.message.as_str()),
         _ => None,
     }

@@ -47,6 +47,16 @@ fn jitter(max: Duration) -> Duration {
     Duration::from_nanos(u64::from(nanos.wrapping_mul(2_654_435_761) % max))
 }
 
+/// The lock document's `_id` for the entity document `kind`/`id`.
+fn lock_key(kind: EntityKind, id: &str) -> String {
+    format!("{kind}:{id}")
+}
+
+/// A fresh holder token.
+fn new_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 /// Whether a server's `buildInfo` says it is FerretDB.
 pub(crate) fn is_ferretdb(build_info: &Document) -> bool {
     build_info.contains_key("ferretdbVersion")
@@ -64,7 +74,7 @@ impl MongoStore {
         if !self.document_locks() {
             return self.run_raw(fut).await;
         }
-        let key = format!("{kind}:{id}");
+        let key = lock_key(kind, id);
         let token = self.acquire(&key).await?;
         let result = self.run_raw(fut).await;
         let locks = self.database().collection::<Document>(LOCKS);
@@ -99,13 +109,11 @@ impl MongoStore {
         ids: &[String],
     ) -> mongodb::error::Result<(String, Vec<String>)> {
         let locks = self.database().collection::<Document>(LOCKS);
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let lease = chrono::Duration::from_std(self.config().operation_timeout * 2)
-            .unwrap_or(chrono::Duration::seconds(60));
-        let until = to_bson_date(swiftbox_core::time::now() + lease);
+        let token = new_token();
+        let until = to_bson_date(swiftbox_core::time::now() + self.lease());
         let docs: Vec<Document> = ids
             .iter()
-            .map(|id| doc! { "_id": format!("{kind}:{id}"), "token": &token, "until": until })
+            .map(|id| doc! { "_id": lock_key(kind, id), "token": &token, "until": until })
             .collect();
         if docs.is_empty() {
             return Ok((token, Vec::new()));
@@ -143,7 +151,7 @@ impl MongoStore {
     /// their lease).
     pub(crate) async fn release_many(&self, kind: EntityKind, token: &str, ids: &[String]) {
         let locks = self.database().collection::<Document>(LOCKS);
-        let keys: Vec<String> = ids.iter().map(|id| format!("{kind}:{id}")).collect();
+        let keys: Vec<String> = ids.iter().map(|id| lock_key(kind, id)).collect();
         if let Err(e) = self
             .run_raw(locks.delete_many(doc! { "_id": { "$in": keys }, "token": token }))
             .await
@@ -152,12 +160,18 @@ impl MongoStore {
         }
     }
 
+    /// How long a lock holds before someone else may take it over: twice the operation
+    /// timeout.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config().operation_timeout * 2)
+            .unwrap_or(chrono::Duration::seconds(60))
+    }
+
     async fn acquire(&self, key: &str) -> mongodb::error::Result<String> {
         let locks = self.database().collection::<Document>(LOCKS);
-        let token = uuid::Uuid::new_v4().simple().to_string();
+        let token = new_token();
         let deadline = Instant::now() + self.config().operation_timeout;
-        let lease = chrono::Duration::from_std(self.config().operation_timeout * 2)
-            .unwrap_or(chrono::Duration::seconds(60));
+        let lease = self.lease();
         let mut backoff = Duration::from_millis(1);
         loop {
             let now = swiftbox_core::time::now();

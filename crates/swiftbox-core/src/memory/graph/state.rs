@@ -531,7 +531,7 @@ impl State {
         stats.units += qty;
         let timeline = self.timelines.entry(product).or_default();
         timeline.insert(at, order, qty);
-        let hour = trend::hour_of(&at);
+        let hour = trend::bucket_of(&at);
         self.hours.refresh(product, hour, timeline.summary(hour));
         self.purchase_lines += 1;
         self.rerank(product, before);
@@ -573,7 +573,7 @@ impl State {
         }
         if let Some(t) = self.timelines.get_mut(&product) {
             t.remove(at, order);
-            let hour = trend::hour_of(&at);
+            let hour = trend::bucket_of(&at);
             self.hours.refresh(product, hour, t.summary(hour));
             if t.is_empty() {
                 self.timelines.remove(&product);

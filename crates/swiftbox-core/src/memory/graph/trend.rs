@@ -35,7 +35,8 @@ fn is_whole_ms(t: &Ts) -> bool {
     t.timestamp_subsec_nanos().is_multiple_of(1_000_000)
 }
 
-fn bucket_of(t: &Ts) -> i64 {
+/// The bucket key (hour) of a time.
+pub(super) fn bucket_of(t: &Ts) -> i64 {
     t.timestamp_millis().div_euclid(BUCKET_MS)
 }
 
@@ -296,11 +297,6 @@ impl Hours {
     }
 }
 
-/// The bucket key (hour) of a time.
-pub(super) fn hour_of(t: &Ts) -> i64 {
-    bucket_of(t)
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone};
@@ -384,7 +380,7 @@ mod tests {
             let product = ProductId::from_u128(p);
             let timeline = tl.entry(product).or_default();
             timeline.insert(t, OrderId::from_u128(o), q);
-            h.refresh(product, hour_of(&t), timeline.summary(hour_of(&t)));
+            h.refresh(product, bucket_of(&t), timeline.summary(bucket_of(&t)));
         };
         let mut lines = Vec::new();
         for i in 0..3_000u128 {
@@ -402,7 +398,7 @@ mod tests {
             let product = ProductId::from_u128(*p);
             let timeline = timelines.get_mut(&product).unwrap();
             timeline.remove(*t, OrderId::from_u128(*o));
-            hours.refresh(product, hour_of(t), timeline.summary(hour_of(t)));
+            hours.refresh(product, bucket_of(t), timeline.summary(bucket_of(t)));
             if timeline.is_empty() {
                 timelines.remove(&product);
             }
