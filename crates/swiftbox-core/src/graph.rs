@@ -53,6 +53,8 @@
 //!   dropped afterwards (likewise "recent products other than this one"), so a query may follow
 //!   `n - 1` peers.
 
+pub mod trend;
+
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 

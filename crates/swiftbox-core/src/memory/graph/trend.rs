@@ -12,7 +12,8 @@
 //! by every product's bucket with the same start); a bucket the window cuts, a bucket holding a
 //! line with a sub-millisecond time, any other half-life, a `now` with sub-millisecond part, or
 //! a bucket whose exact sum overflowed is summed purchase by purchase as the trait docs define
-//! it (in time order). The two agree to a few ulps per term.
+//! it (in time order). The two agree to a few ulps per term. The arithmetic (bucket width,
+//! `m`, a bucket's value) is [`crate::graph::trend`]'s, shared with the other backends.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -20,16 +21,10 @@ use std::ops::Bound;
 use chrono::{DateTime, Utc};
 
 use super::fast::HashMap;
+use crate::graph::trend as shared;
 use crate::id::{OrderId, ProductId};
 
 type Ts = DateTime<Utc>;
-
-/// Bucket width.
-const BUCKET_MS: i64 = 3_600_000;
-/// The half-life whose decay sums the buckets keep (the default of `TrendingQuery`).
-const CACHED_HALF_LIFE_MS: i64 = 86_400_000;
-/// `2^52`: a weight in `[1, 2)` times this is its exact integer mantissa.
-const MANTISSA_SCALE: f64 = 4_503_599_627_370_496.0;
 
 fn is_whole_ms(t: &Ts) -> bool {
     t.timestamp_subsec_nanos().is_multiple_of(1_000_000)
@@ -37,7 +32,7 @@ fn is_whole_ms(t: &Ts) -> bool {
 
 /// The bucket key (hour) of a time.
 pub(super) fn bucket_of(t: &Ts) -> i64 {
-    t.timestamp_millis().div_euclid(BUCKET_MS)
+    shared::bucket_of_ms(t.timestamp_millis())
 }
 
 /// `quantity * m` of one line, `None` when it cannot enter the exact sum.
@@ -45,11 +40,8 @@ fn fixed_term(start_ms: i64, t: &Ts, qty: i64) -> Option<i128> {
     if !is_whole_ms(t) {
         return None;
     }
-    let offset = (t.timestamp_millis() - start_ms) as f64;
-    let weight = 2f64.powf(offset / CACHED_HALF_LIFE_MS as f64);
-    // weight is in [1, 2), so weight * 2^52 is an exact integer below 2^53.
-    let m = (weight * MANTISSA_SCALE) as i128;
-    i128::from(qty).checked_mul(m)
+    let m = shared::mantissa(start_ms, t.timestamp_millis());
+    i128::from(qty).checked_mul(i128::from(m))
 }
 
 /// The purchase lines of one product in one hour.
@@ -64,7 +56,7 @@ struct Bucket {
 
 impl Bucket {
     fn start_ms(key: i64) -> i64 {
-        key * BUCKET_MS
+        shared::bucket_start_ms(key)
     }
 
     /// Recomputes the exact sum from the lines.
@@ -104,7 +96,7 @@ impl Window {
             lo,
             now,
             half_life_ms: half_life_ms as f64,
-            cached: half_life_ms == CACHED_HALF_LIFE_MS && is_whole_ms(&now),
+            cached: half_life_ms == shared::CACHED_HALF_LIFE_MS && is_whole_ms(&now),
             now_ms: now.timestamp_millis(),
             first_bucket,
             decay: vec![None; span],
@@ -113,9 +105,8 @@ impl Window {
 
     fn decay(&mut self, key: i64) -> f64 {
         let slot = (key - self.first_bucket) as usize;
-        let age = (self.now_ms - Bucket::start_ms(key)) as f64;
-        let h = self.half_life_ms;
-        *self.decay[slot].get_or_insert_with(|| 0.5f64.powf(age / h))
+        let (now_ms, start) = (self.now_ms, Bucket::start_ms(key));
+        *self.decay[slot].get_or_insert_with(|| shared::bucket_decay(now_ms, start))
     }
 
     fn exact(&self, t: &Ts, qty: i64) -> f64 {
@@ -235,7 +226,7 @@ impl Summary {
         let whole = self.first >= w.lo && self.last <= w.now;
         match self.fixed {
             Some(sum) if whole && w.cached => {
-                *acc += sum as f64 / MANTISSA_SCALE * w.decay(key);
+                *acc += shared::bucket_value(sum, w.decay(key));
                 true
             }
             _ => timeline.add_lines(key, w, acc),
