@@ -3,10 +3,12 @@
 //! `CALL { ... ORDER BY ... LIMIT }` subqueries, and the rankings and tie-breaks of the
 //! [`swiftbox_core::graph`] module docs.
 //!
-//! Fan-out: a hop "recent buyers of a product" still reads that product's `PURCHASED`
-//! relationships to find the most recent ones (Neo4j has no per-node index on relationship
-//! properties), but only the capped set is followed further, so a product bought by everyone
-//! costs one scan of its relationships, not a walk through every buyer's history.
+//! Fan-out: a hop "recent buyers of a product" on a product with more relationships than the
+//! cap still reads them all to find the most recent ones (Neo4j has no per-node index on
+//! relationship properties), but only the capped set is followed further, so a product bought
+//! by everyone costs one scan of its relationships, not a walk through every buyer's history.
+//! A node with no more relationships than the cap (most users, most products) is expanded
+//! bare: no timestamp or id is read to rank what the cap would not cut (`recent_hop!`).
 //!
 //! `popular` and the cold-start fill of `recommendations_for` rank products by the counters
 //! apply keeps on an internal node per product (`SwiftboxProductStats {id, purchases, units,
@@ -47,16 +49,48 @@ use crate::graph::{param, Neo4jGraph};
 
 /// The *recent products of a user* hop of the core docs: `CALL` subquery importing `$user`,
 /// returning the user's distinct products (as `$out`) by latest purchase, newest first, then
-/// id, at most `$cap` (a parameter name).
+/// id, at most `$cap` (a parameter name). See `recent_hop!` for its two branches.
 macro_rules! recent_products {
     ($user:literal, $out:literal, $cap:literal) => {
+        recent_hop!($user, "-[:%PURCHASED%]->", "-[r:%PURCHASED%]->", $out, $cap)
+    };
+}
+
+/// The *recent buyers of a product* hop of the core docs: `CALL` subquery importing
+/// `$product`, returning its distinct buyers (as `$out`) by latest purchase, newest first, then
+/// id, at most `$cap`. See `recent_hop!` for its two branches.
+macro_rules! recent_buyers {
+    ($product:literal, $out:literal, $cap:literal) => {
+        recent_hop!(
+            $product,
+            "<-[:%PURCHASED%]-",
+            "<-[r:%PURCHASED%]-",
+            $out,
+            $cap
+        )
+    };
+}
+
+/// A capped hop from `$from` over `PURCHASED` relationships (`$rel` without a variable, `$rel_r`
+/// the same bound to `r`), in two exclusive branches. When the node has at most `$cap`
+/// relationships of the type (its degree, which Neo4j reads from the node without touching the
+/// relationships), it has at most `$cap` distinct neighbours, so the cap cuts nothing and every
+/// neighbour is returned without reading a timestamp or an id: at scale M, for the heaviest
+/// buyer's `recommendations_for`, this took 108k database hits to 72k (47-53 ms against 69 ms),
+/// the peers' products being read bare. Otherwise the neighbours are ranked by latest purchase,
+/// then id, and cut at `$cap`.
+macro_rules! recent_hop {
+    ($from:literal, $rel:literal, $rel_r:literal, $out:literal, $cap:literal) => {
         concat!(
-            "CALL {\n  WITH ",
-            $user,
-            "\n  MATCH (",
-            $user,
-            ")-[r:%PURCHASED%]->(x)\n",
-            "  WITH x, max(r.timestamp) AS last\n  ORDER BY last DESC, x.id ASC LIMIT $",
+            "CALL {",
+            hop_branch!($from, $rel, "<=", $cap),
+            $rel,
+            "(x)\n  RETURN DISTINCT x AS ",
+            $out,
+            "\n  UNION ALL",
+            hop_branch!($from, $rel, ">", $cap),
+            $rel_r,
+            "(x)\n  WITH x, max(r.timestamp) AS last\n  ORDER BY last DESC, x.id ASC LIMIT $",
             $cap,
             "\n  RETURN x AS ",
             $out,
@@ -65,22 +99,26 @@ macro_rules! recent_products {
     };
 }
 
-/// The *recent buyers of a product* hop of the core docs: `CALL` subquery importing
-/// `$product`, returning its distinct buyers (as `$out`) by latest purchase, newest first, then
-/// id, at most `$cap`.
-macro_rules! recent_buyers {
-    ($product:literal, $out:literal, $cap:literal) => {
+/// The start of one branch of `recent_hop!`: imports `$from`, keeps it when its degree over
+/// `$rel` compares to `$cap` by `$op`, and opens the `MATCH` from it.
+macro_rules! hop_branch {
+    ($from:literal, $rel:literal, $op:literal, $cap:literal) => {
         concat!(
-            "CALL {\n  WITH ",
-            $product,
-            "\n  MATCH (",
-            $product,
-            ")<-[r:%PURCHASED%]-(x)\n",
-            "  WITH x, max(r.timestamp) AS last\n  ORDER BY last DESC, x.id ASC LIMIT $",
+            "\n  WITH ",
+            $from,
+            "\n  WITH ",
+            $from,
+            " WHERE COUNT { (",
+            $from,
+            ")",
+            $rel,
+            "() } ",
+            $op,
+            " $",
             $cap,
-            "\n  RETURN x AS ",
-            $out,
-            "\n}\n"
+            "\n  MATCH (",
+            $from,
+            ")"
         )
     };
 }
