@@ -36,6 +36,7 @@ use swiftbox_core::{ApplyReport, EntityKind, EntityRef, Error, GraphChange, Grap
 
 use crate::error::{self, Msg};
 use crate::graph::{param, Neo4jGraph};
+use crate::trending::{self, check_quantity, Buckets};
 
 /// Prefix of the upsert and counter statements: keep a cached plan instead of replanning it
 /// when the graph's statistics drift.
@@ -49,7 +50,7 @@ use crate::graph::{param, Neo4jGraph};
 /// the statistics: every lookup is a seek on a unique constraint or the `order_id` / `id`
 /// relationship indexes (resync at M ran at 16,323 purchases/s with the prefix, in the range of
 /// the runs without it).
-const NO_REPLAN: &str = "CYPHER replan=skip ";
+pub(crate) const NO_REPLAN: &str = "CYPHER replan=skip ";
 
 /// Upserts of users and categories (placeholders `%NODE%`, and `%SET%` for the properties).
 const NODE_UPSERT: &str = "
@@ -69,8 +70,9 @@ CALL {
 RETURN row.i AS i, outcome";
 
 /// Upserts of products: deferred without their category node; a changed category moves
-/// `BELONGS_TO`. A new product node (no relationships yet) gets zero counters, also over a
-/// counter node left behind by a product deleted by hand.
+/// `BELONGS_TO`. A new product node (no relationships yet) gets zero counters and no trend
+/// buckets (marked complete), also over a counter node or buckets left behind by a product
+/// deleted by hand.
 const PRODUCT_UPSERT: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
@@ -90,7 +92,10 @@ CALL {
   MERGE (n)-[:%BELONGS_TO%]->(c)
   MERGE (s:%SwiftboxProductStats% {id: row.id})
   ON CREATE SET s.purchases = 0, s.units = 0, s.buyers = 0
-  FOREACH (_ IN CASE WHEN fresh THEN [1] ELSE [] END | SET s.purchases = 0, s.units = 0, s.buyers = 0)
+  FOREACH (_ IN CASE WHEN fresh THEN [1] ELSE [] END |
+    SET s.purchases = 0, s.units = 0, s.buyers = 0, s.trend = 1)
+  WITH row, fresh
+  CALL { WITH row, fresh WITH row WHERE fresh %BUCKETS_DELETE% }
   WITH row
   OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
   DELETE t
@@ -104,7 +109,7 @@ UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (u:%User% {id: row.user})
 CALL { WITH row MATCH (a)-[r:%PURCHASED% {order_id: row.id}]->(b)
-       RETURN max(r.version) AS held, collect([a.id, b.id, r.quantity]) AS lines }
+       RETURN max(r.version) AS held, collect([a.id, b.id, r.quantity, r.timestamp]) AS lines }
 CALL { WITH row UNWIND row.items AS item OPTIONAL MATCH (p:%Product% {id: item.product}) RETURN count(p) AS found }
 WITH row, u, lines, CASE WHEN held > row.version OR t.version >= row.version THEN 'stale'
                   WHEN u IS NULL OR found < size(row.items) THEN 'deferred' ELSE 'applied' END AS outcome
@@ -191,22 +196,26 @@ const USER_LINES: &str = "CALL {
   SET n.version = row.version
   WITH n
   MATCH (n)-[r:%PURCHASED%]->(b)
-  RETURN collect([n.id, b.id, r.quantity]) AS removed
+  RETURN collect([n.id, b.id, r.quantity, r.timestamp]) AS removed
 }";
 
 /// `%LINES%` of [`NODE_DELETE`] for products and categories.
 const NO_LINES: &str = "WITH row, outcome, [] AS removed";
 
-/// `%ALSO%` of [`NODE_DELETE`] for products: the product's counter node goes with it.
+/// `%ALSO%` of [`NODE_DELETE`] for products: the product's counter node and trend buckets go
+/// with it.
 const PRODUCT_ALSO: &str = "WITH row
   OPTIONAL MATCH (s:%SwiftboxProductStats% {id: row.id})
-  DELETE s";
+  DELETE s
+  WITH row
+  %BUCKETS_DELETE%";
 
 /// The counter update that ends every apply transaction that added or removed `PURCHASED`
 /// lines: one row per product, in product id order. `purchases` and `units` move by the lines'
 /// sums; `buyers` by the touched `(user, product)` pairs that went from no line to some (+1)
 /// or back (-1), found by counting the pair's lines now (this transaction's writes included)
-/// minus the pair's net change `d`.
+/// minus the pair's net change `d`; the product's trend buckets by `hours` (see
+/// [`crate::trending`]), under the same lock.
 ///
 /// The counters live on a node of their own per product, not on the `Product` node: creating
 /// relationships to a dense product takes a shared lock on it, and two concurrent applies
@@ -229,7 +238,8 @@ CALL {
   WITH pair, COUNT { (u)-[:%PURCHASED%]->(p) } AS held
   RETURN sum(CASE WHEN held > 0 THEN 1 ELSE 0 END - CASE WHEN held - pair.d > 0 THEN 1 ELSE 0 END) AS buyers
 }
-SET s.buyers = s.buyers + buyers";
+SET s.buyers = s.buyers + buyers
+%BUCKETS_UPDATE%";
 
 /// The order the kinds' deletes run in: relationships first, then the nodes they hang on.
 const DELETE_ORDER: [EntityKind; 5] = [
@@ -279,26 +289,31 @@ fn upsert_row(i: usize, record: &GraphRecord) -> Result<BoltType> {
             ("price", int(p.price.minor)),
             ("currency", s(p.price.currency.as_str())),
         ],
-        GraphRecord::Order(o) => vec![
-            ("user", s(o.user.to_string())),
-            ("ts", int(o.placed_at.timestamp_millis())),
-            (
-                "items",
-                list(
-                    dedup_items(&o.items)
-                        .into_iter()
-                        .map(|it| {
-                            map([
-                                ("product", s(it.product.to_string())),
-                                ("quantity", int(it.quantity)),
-                                ("price", int(it.unit_price.minor)),
-                                ("currency", s(it.unit_price.currency.as_str())),
-                            ])
-                        })
-                        .collect(),
+        GraphRecord::Order(o) => {
+            for (n, item) in o.items.iter().enumerate() {
+                check_quantity(item.quantity, || format!("items[{n}].quantity"))?;
+            }
+            vec![
+                ("user", s(o.user.to_string())),
+                ("ts", int(o.placed_at.timestamp_millis())),
+                (
+                    "items",
+                    list(
+                        dedup_items(&o.items)
+                            .into_iter()
+                            .map(|it| {
+                                map([
+                                    ("product", s(it.product.to_string())),
+                                    ("quantity", int(it.quantity)),
+                                    ("price", int(it.unit_price.minor)),
+                                    ("currency", s(it.unit_price.currency.as_str())),
+                                ])
+                            })
+                            .collect(),
+                    ),
                 ),
-            ),
-        ],
+            ]
+        }
         GraphRecord::Review(r) => vec![
             ("user", s(r.user.to_string())),
             ("product", s(r.product.to_string())),
@@ -323,9 +338,10 @@ fn dedup_items(items: &[PurchasedItem]) -> Vec<&PurchasedItem> {
     items
 }
 
-/// One `PURCHASED` line a statement removed (an element of its `removed` column).
+/// One `PURCHASED` line a statement removed (an element of its `removed` column): user,
+/// product, quantity, timestamp.
 #[derive(Debug, serde::Deserialize)]
-struct Line(String, String, i64);
+struct Line(String, String, i64, i64);
 
 /// The net change of one product's counters in an apply transaction.
 #[derive(Debug, Default)]
@@ -334,6 +350,8 @@ struct ProductDelta {
     units: i64,
     /// User id -> net number of lines from that user to the product.
     pairs: BTreeMap<String, i64>,
+    /// The trend buckets' changes.
+    hours: Buckets,
 }
 
 /// The `PURCHASED` lines an apply transaction created and removed, summed per product (in
@@ -342,12 +360,20 @@ struct ProductDelta {
 struct Tally(BTreeMap<String, ProductDelta>);
 
 impl Tally {
-    /// Counts one line created (`sign` 1) or removed (`sign` -1).
-    fn add(&mut self, user: &str, product: &str, quantity: i64, sign: i64) {
+    /// Counts one line at `ts_ms` created (`sign` 1) or removed (`sign` -1).
+    fn add(
+        &mut self,
+        user: &str,
+        product: &str,
+        quantity: i64,
+        ts_ms: i64,
+        sign: i64,
+    ) -> Result<()> {
         let d = self.0.entry(product.to_owned()).or_default();
         d.purchases += sign;
         d.units += sign * quantity;
         *d.pairs.entry(user.to_owned()).or_default() += sign;
+        d.hours.add(ts_ms, quantity, sign)
     }
 
     /// The parameter rows, leaving out pairs and products whose lines did not change.
@@ -362,14 +388,18 @@ impl Tally {
                     .filter(|(_, n)| *n != 0)
                     .map(|(user, n)| map([("user", s(user)), ("d", i(n))]))
                     .collect();
-                (d.purchases != 0 || d.units != 0 || !pairs.is_empty()).then(|| {
-                    map([
-                        ("id", s(product)),
-                        ("purchases", i(d.purchases)),
-                        ("units", i(d.units)),
-                        ("pairs", list(pairs)),
-                    ])
-                })
+                let hours = d.hours.rows();
+                (d.purchases != 0 || d.units != 0 || !pairs.is_empty() || !hours.is_empty()).then(
+                    || {
+                        map([
+                            ("id", s(product)),
+                            ("purchases", i(d.purchases)),
+                            ("units", i(d.units)),
+                            ("pairs", list(pairs)),
+                            ("hours", list(hours)),
+                        ])
+                    },
+                )
             })
             .collect()
     }
@@ -416,8 +446,8 @@ fn product_stats(
             let removed: Vec<Line> = row
                 .get("removed")
                 .map_err(|e| error::decode("removed lines", e))?;
-            for Line(user, product, quantity) in &removed {
-                tally.add(user, product, *quantity, -1);
+            for Line(user, product, quantity, ts) in &removed {
+                tally.add(user, product, *quantity, *ts, -1)?;
             }
             if *kind != Lines::OrderUpsert {
                 continue;
@@ -427,16 +457,17 @@ fn product_stats(
                 (changes.get(i), outcome.as_str())
             {
                 let user = o.user.to_string();
+                let ts = o.placed_at.timestamp_millis();
                 for item in dedup_items(&o.items) {
-                    tally.add(&user, &item.product.to_string(), item.quantity, 1);
+                    tally.add(&user, &item.product.to_string(), item.quantity, ts, 1)?;
                 }
             }
         }
     }
     let rows = tally.rows();
     Ok((!rows.is_empty()).then(|| {
-        query(&format!("{NO_REPLAN}{}", graph.cypher(PRODUCT_STATS)))
-            .param("rows", param::list(rows))
+        let text = PRODUCT_STATS.replace("%BUCKETS_UPDATE%", &trending::buckets_update());
+        query(&format!("{NO_REPLAN}{}", graph.cypher(&text))).param("rows", param::list(rows))
     }))
 }
 
@@ -459,7 +490,9 @@ impl Neo4jGraph {
             EntityKind::User => NODE_UPSERT
                 .replace("%NODE%", "%User%")
                 .replace("%SET%", "n.username = row.username, n.email = row.email"),
-            EntityKind::Product => PRODUCT_UPSERT.to_owned(),
+            EntityKind::Product => {
+                PRODUCT_UPSERT.replace("%BUCKETS_DELETE%", trending::BUCKETS_DELETE)
+            }
             EntityKind::Order => ORDER_UPSERT.to_owned(),
             EntityKind::Review => REVIEW_UPSERT.to_owned(),
         };
@@ -471,7 +504,7 @@ impl Neo4jGraph {
             EntityKind::Order => REL_DELETE
                 .replace("%REL%", "%PURCHASED%")
                 .replace("%KEY%", "order_id")
-                .replace("%LINES%", "collect([a.id, b.id, r.quantity])"),
+                .replace("%LINES%", "collect([a.id, b.id, r.quantity, r.timestamp])"),
             EntityKind::Review => REL_DELETE
                 .replace("%REL%", "%REVIEWED%")
                 .replace("%KEY%", "id")
@@ -481,7 +514,8 @@ impl Neo4jGraph {
             EntityKind::Product => NODE_DELETE
                 .replace("%NODE%", "%Product%")
                 .replace("%LINES%", NO_LINES)
-                .replace("%ALSO%", PRODUCT_ALSO),
+                .replace("%ALSO%", PRODUCT_ALSO)
+                .replace("%BUCKETS_DELETE%", trending::BUCKETS_DELETE),
             EntityKind::User => NODE_DELETE
                 .replace("%NODE%", "%User%")
                 .replace("%LINES%", USER_LINES)

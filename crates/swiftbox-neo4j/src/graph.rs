@@ -84,9 +84,12 @@ impl Neo4jGraph {
     /// `Category.name`; unique key of the internal tombstone nodes; relationship indexes on
     /// `PURCHASED(order_id)` (order upserts and deletes), `PURCHASED(timestamp)` (trending) and
     /// `REVIEWED(id)`; unique `id` of the internal counter nodes and an index on each of their
-    /// counters (`popular`). Then gives every product that
+    /// counters (`popular`); indexes on the internal trend buckets' `(product, hour)` and
+    /// `hour` (`trending`). Then gives every product that
     /// lacks them its popularity counters (`purchases`, `units`, `buyers`, kept by apply from
-    /// then on: see [`Self::recount_product_stats`]), computed from its relationships, so a
+    /// then on: see [`Self::recount_product_stats`]), computed from its relationships, and
+    /// builds the trend buckets of every product not marked as having complete ones (see the
+    /// `trending` module), so a
     /// graph written by an older version of this crate is brought up to date. Idempotent, also when several
     /// processes run it at once. Constraint and index names start with `swiftbox_` (plus the
     /// namespace).
@@ -108,7 +111,8 @@ impl Neo4jGraph {
                 }
             }
             self.await_own_indexes().await?;
-            self.run_all(self.inner.schema.recount(true)).await
+            self.run_all(self.inner.schema.recount(true)).await?;
+            self.rebuild_trend_buckets(false).await
         })
         .await
     }
@@ -123,7 +127,9 @@ impl Neo4jGraph {
     /// `recommendations_for` read them instead of the relationships. This is for a graph whose
     /// relationships or products were edited by hand (outside `apply`): it also creates missing
     /// counter nodes and deletes those whose product is gone. Runs in batches of 1,000
-    /// products, each its own transaction, so run it while no `apply` is in flight.
+    /// products, each its own transaction, so run it while no `apply` is in flight. Then
+    /// rebuilds every product's trend buckets (per-hour purchase sums `trending` reads, kept
+    /// by apply likewise) from its relationships.
     #[tracing::instrument(skip(self), fields(namespace = ?self.inner.config.namespace))]
     pub async fn recount_product_stats(&self) -> Result<()> {
         let budget = self
@@ -131,11 +137,10 @@ impl Neo4jGraph {
             .config
             .query_timeout
             .max(Duration::from_secs(120));
-        bounded(
-            "recount_product_stats",
-            budget,
-            self.run_all(self.inner.schema.recount(false)),
-        )
+        bounded("recount_product_stats", budget, async {
+            self.run_all(self.inner.schema.recount(false)).await?;
+            self.rebuild_trend_buckets(true).await
+        })
         .await
     }
 
@@ -207,6 +212,7 @@ impl Neo4jGraph {
                 "Category",
                 "SwiftboxTombstone",
                 "SwiftboxProductStats",
+                "SwiftboxTrendBucket",
             ] {
                 let q = self.inner.schema.cypher(&format!(
                     "MATCH (n:%{label}%) CALL {{ WITH n DETACH DELETE n }} IN TRANSACTIONS OF 5000 ROWS"

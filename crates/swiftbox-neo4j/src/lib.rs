@@ -99,6 +99,7 @@ mod queries;
 mod records;
 mod schema;
 mod store;
+mod trending;
 
 pub use config::{
     Neo4jConfig, Neo4jConfigBuilder, ENV_DATABASE, ENV_NAMESPACE, ENV_PASSWORD, ENV_URI, ENV_USER,

@@ -6,12 +6,13 @@
 //! query parameter.
 
 /// The placeholder names and the schema names they stand for (before namespacing).
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 10] = [
     "User",
     "Product",
     "Category",
     "SwiftboxTombstone",
     "SwiftboxProductStats",
+    "SwiftboxTrendBucket",
     "PURCHASED",
     "VIEWED",
     "REVIEWED",
@@ -136,6 +137,13 @@ impl Schema {
             ),
             node_index("product_stats_units", "SwiftboxProductStats", "units"),
             node_index("product_stats_buyers", "SwiftboxProductStats", "buyers"),
+            // Trending: a product's buckets (apply's MERGE, a category's products), and every
+            // bucket of a range of hours (the whole shop).
+            self.cypher(&format!(
+                "CREATE INDEX {p}trend_bucket_product_hour IF NOT EXISTS \
+                 FOR (n:%SwiftboxTrendBucket%) ON (n.product, n.hour)"
+            )),
+            node_index("trend_bucket_hour", "SwiftboxTrendBucket", "hour"),
         ]
     }
 }

@@ -1,32 +1,24 @@
 //! The popularity counters apply keeps for each product (`purchases`, `units`, `buyers`, on an
-//! internal `SwiftboxProductStats` node per product): after
-//! every kind of change, and after concurrent applies sharing products, they equal a recount
-//! from the relationships, and `popular` answers like `MemoryGraph`.
+//! internal `SwiftboxProductStats` node per product) and its trend buckets (per-hour exact
+//! decay sums, `SwiftboxTrendBucket`): after every kind of change, and after concurrent applies
+//! sharing products, they equal a recount from the relationships, and `popular` answers
+//! like `MemoryGraph`.
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use chrono::Duration;
+use common::buckets::{assert_buckets_exact, raw, stored_buckets};
 use common::*;
 use swiftbox_core::memory::MemoryGraph;
 use swiftbox_core::{
-    EntityKind, EntityRef, GraphChange, GraphStore, PopularQuery, PopularityMetric,
+    EntityKind, EntityRef, Error, GraphChange, GraphStore, PopularQuery, PopularityMetric,
 };
 use swiftbox_neo4j::Neo4jGraph;
 
 /// Product id -> (purchases, units, buyers).
 type Counters = BTreeMap<String, (Option<i64>, Option<i64>, Option<i64>)>;
-
-/// A raw driver on the test server, and the namespace of `g`.
-async fn raw(g: &Neo4jGraph) -> (neo4rs::Graph, String) {
-    let server = swiftbox_testsupport::neo4j().await.expect("server");
-    let ns = g.config().namespace().expect("namespace").to_owned();
-    let raw = neo4rs::Graph::new(&server.uri, &server.user, &server.password)
-        .await
-        .expect("raw connect");
-    (raw, ns)
-}
 
 async fn counters_by(g: &Neo4jGraph, cypher: &str) -> Counters {
     let (raw, ns) = raw(g).await;
@@ -73,6 +65,7 @@ async fn assert_counters_exact(g: &Neo4jGraph, step: &str) {
     let stored = stored(g).await;
     assert!(!stored.is_empty(), "{step}: no products");
     assert_eq!(stored, recounted(g).await, "{step}");
+    assert_buckets_exact(g, step).await;
 }
 
 /// `popular` of every metric, overall and in two categories, on both stores.
@@ -134,6 +127,11 @@ async fn counters_follow_every_change_apply_makes() {
             up(order(2, 3, &[(0, 1), (1, 1), (2, 1), (3, 1)], t, 2)),
             // A new order of a user for a product the user already bought.
             up(order(100, 1, &[(0, 2)], t, 1)),
+            // The same items at another time: the lines move to another hour's bucket.
+            up(order(4, 4, &[(1, 1), (2, 3)], t - Duration::minutes(97), 2)),
+            // Two lines of one product at two times of one hour.
+            up(order(101, 2, &[(5, 1)], t + Duration::minutes(10), 1)),
+            up(order(102, 3, &[(5, 2)], t + Duration::minutes(20), 1)),
         ],
         "updates",
     )
@@ -158,6 +156,11 @@ async fn counters_follow_every_change_apply_makes() {
         &[
             del(EntityKind::Order, order_id(3), 5),
             del(EntityKind::Order, order_id(100), 2),
+            // Lines before and after those already in product 5's bucket.
+            up(order(103, 4, &[(5, 1)], t + Duration::minutes(30), 1)),
+            up(order(104, 5, &[(5, 1)], t + Duration::minutes(5), 1)),
+            // The largest quantity a line may have.
+            up(order(105, 6, &[(6, 10_000)], t - Duration::days(1), 1)),
         ],
         "order deletes",
     )
@@ -177,6 +180,17 @@ async fn counters_follow_every_change_apply_makes() {
         "tombstones",
     )
     .await;
+
+    // A larger quantity is refused before anything is written (the buckets could not sum it
+    // exactly).
+    let before = (stored(&g).await, stored_buckets(&g).await);
+    let huge = [
+        up(order(106, 6, &[(6, 1)], t, 1)),
+        up(order(107, 6, &[(7, 10_001)], t, 1)),
+    ];
+    let err = g.apply(&huge).await.expect_err("quantity beyond the bound");
+    assert!(matches!(err, Error::Invalid { .. }), "{err}");
+    assert_eq!((stored(&g).await, stored_buckets(&g).await), before);
 
     // A user delete drops that user's lines; an upsert of an order of that user, in the same
     // batch, is created then removed with the user.
@@ -327,13 +341,36 @@ async fn migrate_and_recount_rebuild_the_counters_from_the_relationships() {
     step(&g, &mem, &data.changes, "load").await;
     let (raw, ns) = raw(&g).await;
 
-    // A graph from before the counters: migrate computes them.
-    let strip = format!("MATCH (s:`{ns}_SwiftboxProductStats`) DELETE s");
+    // A graph from before the counters and trend buckets: migrate computes them.
+    let strip = format!(
+        "MATCH (s:`{ns}_SwiftboxProductStats`) DELETE s WITH count(*) AS _
+         MATCH (b:`{ns}_SwiftboxTrendBucket`) DELETE b"
+    );
     raw.run(neo4rs::query(&strip)).await.expect("strip");
     assert!(stored(&g).await.values().all(|c| c.0.is_none()));
+    assert!(stored_buckets(&g).await.is_empty());
     g.migrate().await.expect("migrate");
     assert_counters_exact(&g, "after migrate").await;
     assert_popular_same(&g, &mem, "after migrate").await;
+
+    // A graph from before the trend buckets, where an apply of this version ran before
+    // migrate (so one product has a bucket of that apply's lines only): migrate rebuilds
+    // every product whose buckets are not marked complete.
+    let unmark = format!(
+        "MATCH (s:`{ns}_SwiftboxProductStats`) REMOVE s.trend WITH count(*) AS _
+         MATCH (b:`{ns}_SwiftboxTrendBucket`) DELETE b"
+    );
+    raw.run(neo4rs::query(&unmark)).await.expect("unmark");
+    let late = [up(order(500, 0, &[(0, 2), (3, 1)], now(), 1))];
+    assert_eq!(g.apply(&late).await.expect("apply").applied, 1);
+    assert_eq!(mem.apply(&late).await.expect("apply mem").applied, 1);
+    assert_eq!(
+        stored_buckets(&g).await.len(),
+        2,
+        "only the late lines' buckets"
+    );
+    g.migrate().await.expect("migrate again");
+    assert_counters_exact(&g, "after a late migrate").await;
 
     // Relationships edited by hand: the counters are stale until recounted.
     let edit = format!("MATCH ()-[r:`{ns}_PURCHASED`]->(:`{ns}_Product` {{id: $p}}) DELETE r");
@@ -347,6 +384,16 @@ async fn migrate_and_recount_rebuild_the_counters_from_the_relationships() {
         recounted(&g).await,
         "the edit changed counts"
     );
+    let bucket = format!(
+        "MATCH (b:`{ns}_SwiftboxTrendBucket`) WITH b LIMIT 1 SET b.hi = b.hi + 1, b.lines = 99"
+    );
+    raw.run(neo4rs::query(&bucket)).await.expect("bucket edit");
+    let orphan = format!(
+        "CREATE (:`{ns}_SwiftboxTrendBucket` {{product: 'gone', hour: 1, hi: 1, lo: 1, lines: 1, v: 67108865.0}})"
+    );
+    raw.run(neo4rs::query(&orphan))
+        .await
+        .expect("orphan bucket");
     g.recount_product_stats().await.expect("recount");
     assert_counters_exact(&g, "after recount").await;
 

@@ -12,6 +12,8 @@ use swiftbox_core::{
 };
 use swiftbox_neo4j::{Neo4jConfig, Neo4jGraph};
 
+pub mod buckets;
+
 /// A migrated graph in a namespace of its own, or `None` when the test is skipped (said
 /// loudly by `swiftbox_testsupport`; in CI a missing server fails instead).
 pub async fn graph(test: &str) -> Option<Neo4jGraph> {
