@@ -39,9 +39,8 @@ use chrono::{DateTime, Utc};
 use neo4rs::{query, Row};
 use serde::de::DeserializeOwned;
 use swiftbox_core::{
-    Currency, Error, GraphLimits, Money, OrderId, PopularQuery, PopularityMetric, ProductId,
-    PurchaseRecord, Reason, Recommendation, Result, ScoredProduct, SimilarUser, TrendingQuery,
-    UserId,
+    Currency, GraphLimits, Money, OrderId, PopularQuery, PopularityMetric, ProductId,
+    PurchaseRecord, Reason, Recommendation, Result, ScoredProduct, SimilarUser, UserId,
 };
 
 use crate::error;
@@ -211,8 +210,6 @@ ORDER BY score DESC, id ASC
 LIMIT $limit"
 );
 
-const SCOPE_CATEGORY: &str = "MATCH (p:%Product% {category: $category})";
-
 /// Popular overall from the counter nodes apply keeps per product (placeholder `%METRIC%`:
 /// `purchases`, `units` or `buyers`, never input), read in their index's order and joined to
 /// their products until `$limit` are found (a counter node whose product was deleted by hand
@@ -232,14 +229,6 @@ MATCH (p:%Product% {category: $category})
 MATCH (s:%SwiftboxProductStats% {id: p.id})
 WHERE s.%METRIC% > 0
 RETURN p.id AS id, p.name AS name, s.%METRIC% AS score
-ORDER BY score DESC, id ASC
-LIMIT $limit";
-
-const TRENDING_TAIL: &str = "
-MATCH (p)<-[r:%PURCHASED%]-()
-WHERE r.timestamp >= $from AND r.timestamp <= $now
-WITH p, sum(r.quantity * 0.5 ^ (toFloat($now - r.timestamp) / $half)) AS score
-RETURN p.id AS id, p.name AS name, score
 ORDER BY score DESC, id ASC
 LIMIT $limit";
 
@@ -298,7 +287,7 @@ pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>> {
 }
 
 /// Scored products from rows with `id`, `name` and a numeric `score` column (integer or float).
-fn scored(rows: &[Row]) -> Result<Vec<ScoredProduct>> {
+pub(crate) fn scored(rows: &[Row]) -> Result<Vec<ScoredProduct>> {
     rows.iter()
         .map(|row| {
             let id: String = get(row, "id")?;
@@ -470,33 +459,6 @@ impl Neo4jGraph {
             q = q.param("category", c.as_str());
         }
         scored(&self.read("popular", q).await?)
-    }
-
-    pub(crate) async fn trending_q(&self, tq: &TrendingQuery) -> Result<Vec<ScoredProduct>> {
-        self.caps().check_limit(tq.limit)?;
-        tq.validate()?;
-        let now = tq.now.timestamp_millis();
-        let from = now
-            .checked_sub(tq.window.num_milliseconds())
-            .ok_or_else(|| Error::invalid("now", "out of range"))?;
-        // Without a category every product is in scope, and every `PURCHASED` ends at a
-        // product (module docs), so the tail's pattern alone finds them without a label check
-        // per purchase in the window (195k of 591k db hits at M).
-        let scope = if tq.category.is_some() {
-            SCOPE_CATEGORY
-        } else {
-            ""
-        };
-        let text = self.cypher(&format!("{scope}\n{TRENDING_TAIL}"));
-        let mut q = query(&text)
-            .param("now", now)
-            .param("from", from)
-            .param("half", tq.half_life.num_milliseconds() as f64)
-            .param("limit", param::count(tq.limit));
-        if let Some(c) = &tq.category {
-            q = q.param("category", c.as_str());
-        }
-        scored(&self.read("trending", q).await?)
     }
 
     pub(crate) async fn history(&self, user: &UserId, limit: usize) -> Result<Vec<PurchaseRecord>> {

@@ -1,15 +1,15 @@
 //! The popularity counters apply keeps for each product (`purchases`, `units`, `buyers`, on an
 //! internal `SwiftboxProductStats` node per product) and its trend buckets (per-hour exact
 //! decay sums, `SwiftboxTrendBucket`): after every kind of change, and after concurrent applies
-//! sharing products, they equal a recount from the relationships, and `popular` answers
-//! like `MemoryGraph`.
+//! sharing products, they equal a recount from the relationships, and `popular` and
+//! `trending` answer like `MemoryGraph`.
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use chrono::Duration;
-use common::buckets::{assert_buckets_exact, raw, stored_buckets};
+use common::buckets::{assert_buckets_exact, assert_trending_same, raw, stored_buckets};
 use common::*;
 use swiftbox_core::memory::MemoryGraph;
 use swiftbox_core::{
@@ -97,6 +97,7 @@ async fn step(g: &Neo4jGraph, mem: &MemoryGraph, changes: &[GraphChange], name: 
     assert_eq!(a, b, "{name}: reports");
     assert_counters_exact(g, name).await;
     assert_popular_same(g, mem, name).await;
+    assert_trending_same(g, mem, name).await;
 }
 
 fn del(kind: EntityKind, id: impl ToString, version: u64) -> GraphChange {
@@ -352,6 +353,7 @@ async fn migrate_and_recount_rebuild_the_counters_from_the_relationships() {
     g.migrate().await.expect("migrate");
     assert_counters_exact(&g, "after migrate").await;
     assert_popular_same(&g, &mem, "after migrate").await;
+    assert_trending_same(&g, &mem, "after migrate").await;
 
     // A graph from before the trend buckets, where an apply of this version ran before
     // migrate (so one product has a bucket of that apply's lines only): migrate rebuilds
@@ -371,6 +373,7 @@ async fn migrate_and_recount_rebuild_the_counters_from_the_relationships() {
     );
     g.migrate().await.expect("migrate again");
     assert_counters_exact(&g, "after a late migrate").await;
+    assert_trending_same(&g, &mem, "after a late migrate").await;
 
     // Relationships edited by hand: the counters are stale until recounted.
     let edit = format!("MATCH ()-[r:`{ns}_PURCHASED`]->(:`{ns}_Product` {{id: $p}}) DELETE r");

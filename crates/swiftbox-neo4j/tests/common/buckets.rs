@@ -1,10 +1,16 @@
 //! Checks of the trend buckets apply keeps (`SwiftboxTrendBucket` nodes): equal to a
-//! recomputation from the `PURCHASED` relationships.
+//! recomputation from the `PURCHASED` relationships, and `trending` answering like
+//! `MemoryGraph` on windows that cut edge buckets, another half-life and a category.
 
 use std::collections::BTreeMap;
 
+use chrono::Duration;
 use swiftbox_core::graph::trend;
+use swiftbox_core::memory::MemoryGraph;
+use swiftbox_core::{GraphStore, TrendingQuery};
 use swiftbox_neo4j::Neo4jGraph;
+
+use super::{now, CATEGORIES};
 
 /// (product, hour) -> (hi, lo, lines, v bits).
 pub type Buckets = BTreeMap<(String, i64), (i64, i64, i64, u64)>;
@@ -84,4 +90,98 @@ pub async fn assert_buckets_exact(g: &Neo4jGraph, step: &str) {
     let stored = stored_buckets(g).await;
     let (want, _) = recomputed_buckets(g).await;
     assert_eq!(stored, want, "{step}: buckets");
+}
+
+/// `trending` on both stores: default half-life at `now` values whose windows cut the first
+/// or the last hour (or neither), a 1 h half-life, a short window and a category. Same
+/// products in the same order, scores within 1e-12 relative.
+///
+/// When a bucket holds lines at two times, also windows that end or start between them (so
+/// that bucket is cut and read line by line), overall and in a category other than its
+/// product's (whose cut lines must not count); and windows starting on an hour's first
+/// millisecond (the first hour from buckets).
+pub async fn assert_trending_same(g: &Neo4jGraph, mem: &MemoryGraph, step: &str) {
+    let base = now();
+    let mut cases = vec![
+        (base, Duration::hours(24), Duration::days(7), None),
+        (
+            base + Duration::milliseconds(1_043_456),
+            Duration::hours(24),
+            Duration::days(7),
+            None,
+        ),
+        (
+            base - Duration::days(3) + Duration::milliseconds(1_234),
+            Duration::hours(24),
+            Duration::days(2),
+            None,
+        ),
+        (
+            base - Duration::milliseconds(2_345_678),
+            Duration::hours(24),
+            Duration::hours(30),
+            Some("Books"),
+        ),
+        (
+            base - Duration::hours(5),
+            Duration::hours(24),
+            Duration::minutes(50),
+            None,
+        ),
+        (base, Duration::hours(1), Duration::days(2), None),
+        (
+            base + Duration::milliseconds(777),
+            Duration::hours(1),
+            Duration::days(3),
+            Some("Music"),
+        ),
+    ];
+    let (buckets, bounds) = recomputed_buckets(g).await;
+    let busy = bounds
+        .into_iter()
+        .filter(|(_, (first, last))| first < last)
+        .max_by_key(|(k, _)| buckets[k].2);
+    if let Some(((product, _), (first, last))) = busy {
+        let (raw, ns) = raw(g).await;
+        let q = format!("MATCH (p:`{ns}_Product` {{id: $id}}) RETURN p.category AS c");
+        let mut rows = raw
+            .execute(neo4rs::query(&q).param("id", product))
+            .await
+            .expect("category");
+        let row = rows.next().await.expect("row").expect("product");
+        let own: String = row.get("c").expect("c");
+        let other = CATEGORIES.iter().find(|c| **c != own).copied();
+        let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).expect("time");
+        let (mid, two) = (first + (last - first) / 2, Duration::days(2));
+        for category in [None, other] {
+            cases.push((at(mid), Duration::hours(24), two, category));
+            cases.push((at(first + 1) + two, Duration::hours(24), two, category));
+        }
+    }
+    for hours in [1, 30] {
+        cases.push((base, Duration::hours(24), Duration::hours(hours), None));
+    }
+    for (at, half_life, window, category) in cases {
+        let q = TrendingQuery {
+            category: category.map(str::to_owned),
+            now: at,
+            half_life,
+            window,
+            limit: 100,
+        };
+        let a = g.trending(&q).await.expect("trending neo");
+        let b = mem.trending(&q).await.expect("trending mem");
+        let ids = |v: &[swiftbox_core::ScoredProduct]| -> Vec<_> {
+            v.iter().map(|s| (s.product, s.name.clone())).collect()
+        };
+        assert_eq!(ids(&a), ids(&b), "{step}: trending({q:?})");
+        for (x, y) in a.iter().zip(&b) {
+            let close = (x.score - y.score).abs() <= 1e-12 * x.score.abs().max(y.score.abs());
+            assert!(
+                close,
+                "{step}: trending({q:?}) {}: {} vs {}",
+                x.product, x.score, y.score
+            );
+        }
+    }
 }
