@@ -91,9 +91,9 @@ CALL {
   CALL { WITH n, c MATCH (n)-[old:%BELONGS_TO%]->(other) WHERE other <> c DELETE old }
   MERGE (n)-[:%BELONGS_TO%]->(c)
   MERGE (s:%SwiftboxProductStats% {id: row.id})
-  ON CREATE SET s.purchases = 0, s.units = 0, s.buyers = 0
+  ON CREATE SET s.purchases = 0, s.units = 0, s.buyers = 0, s.recent_ids = [], s.recent_last = []
   FOREACH (_ IN CASE WHEN fresh THEN [1] ELSE [] END |
-    SET s.purchases = 0, s.units = 0, s.buyers = 0, s.trend = 1)
+    SET s.purchases = 0, s.units = 0, s.buyers = 0, s.trend = 1, s.recent_ids = [], s.recent_last = [])
   WITH row, fresh
   CALL { WITH row, fresh WITH row WHERE fresh %BUCKETS_DELETE% }
   WITH row
@@ -239,6 +239,29 @@ CALL {
   RETURN sum(CASE WHEN held > 0 THEN 1 ELSE 0 END - CASE WHEN held - pair.d > 0 THEN 1 ELSE 0 END) AS buyers
 }
 SET s.buyers = s.buyers + buyers
+WITH s, row, s.recent_ids IS NOT NULL AND any(u IN row.dropped WHERE u IN s.recent_ids) AS rescan
+CALL {
+  WITH s, row, rescan
+  WITH s, row WHERE rescan
+  MATCH (p:%Product% {id: row.id})
+  %RECENT_OF%
+  SET s.recent_ids = ids, s.recent_last = lasts
+}
+WITH s, row, rescan, size(s.recent_ids) AS n, last(s.recent_last) AS t0, last(s.recent_ids) AS u0
+WITH s, row, rescan,
+     [a IN row.added WHERE n < %KEPT% OR a.ts > t0 OR (a.ts = t0 AND a.user < u0)] AS beat
+CALL {
+  WITH s, row, rescan, beat
+  WITH s, beat WHERE s.recent_ids IS NOT NULL AND size(beat) > 0 AND NOT rescan
+  WITH s, reduce(acc = [k IN range(0, size(s.recent_ids) - 1) | [s.recent_last[k], s.recent_ids[k]]],
+                 a IN beat |
+                 CASE WHEN any(e IN acc WHERE e[1] = a.user AND e[0] >= a.ts) THEN acc
+                 ELSE [e IN acc WHERE e[1] <> a.user AND (e[0] > a.ts OR (e[0] = a.ts AND e[1] < a.user))]
+                      + [[a.ts, a.user]]
+                      + [e IN acc WHERE e[1] <> a.user AND e[0] <= a.ts AND NOT (e[0] = a.ts AND e[1] < a.user)]
+                 END)[0..%KEPT%] AS merged
+  SET s.recent_ids = [e IN merged | e[1]], s.recent_last = [e IN merged | e[0]]
+}
 %BUCKETS_UPDATE%";
 
 /// The order the kinds' deletes run in: relationships first, then the nodes they hang on.
@@ -352,6 +375,10 @@ struct ProductDelta {
     pairs: BTreeMap<String, i64>,
     /// The trend buckets' changes.
     hours: Buckets,
+    /// User id -> latest time of the lines created from that user to the product.
+    added: BTreeMap<String, i64>,
+    /// User id -> latest time of the lines removed from that user to the product.
+    removed: BTreeMap<String, i64>,
 }
 
 /// The `PURCHASED` lines an apply transaction created and removed, summed per product (in
@@ -373,6 +400,15 @@ impl Tally {
         d.purchases += sign;
         d.units += sign * quantity;
         *d.pairs.entry(user.to_owned()).or_default() += sign;
+        let latest = if sign > 0 {
+            &mut d.added
+        } else {
+            &mut d.removed
+        };
+        latest
+            .entry(user.to_owned())
+            .and_modify(|t| *t = (*t).max(ts_ms))
+            .or_insert(ts_ms);
         d.hours.add(ts_ms, quantity, sign)
     }
 
@@ -388,8 +424,26 @@ impl Tally {
                     .filter(|(_, n)| *n != 0)
                     .map(|(user, n)| map([("user", s(user)), ("d", i(n))]))
                     .collect();
+                // Recent buyers (see `PRODUCT_STATS`): a user whose latest line may have gone
+                // (removed lines later than any it gained here) is `dropped`, and when listed
+                // makes the product's list be read again; a user whose latest line may have
+                // moved later is `added`, merged into the list. A line removed and created
+                // again at the same time (an order replacing its lines) is neither.
+                let dropped: Vec<BoltType> = d
+                    .removed
+                    .iter()
+                    .filter(|(user, t)| d.added.get(*user).is_none_or(|a| a < t))
+                    .map(|(user, _)| s(user.clone()))
+                    .collect();
+                let added: Vec<BoltType> = d
+                    .added
+                    .iter()
+                    .filter(|(user, t)| d.removed.get(*user).is_none_or(|r| r < t))
+                    .map(|(user, t)| map([("user", s(user.clone())), ("ts", i(*t))]))
+                    .collect();
                 let hours = d.hours.rows();
-                (d.purchases != 0 || d.units != 0 || !pairs.is_empty() || !hours.is_empty()).then(
+                let changed = d.purchases != 0 || d.units != 0 || !pairs.is_empty();
+                (changed || !hours.is_empty() || !added.is_empty() || !dropped.is_empty()).then(
                     || {
                         map([
                             ("id", s(product)),
@@ -397,6 +451,8 @@ impl Tally {
                             ("units", i(d.units)),
                             ("pairs", list(pairs)),
                             ("hours", list(hours)),
+                            ("added", list(added)),
+                            ("dropped", list(dropped)),
                         ])
                     },
                 )
@@ -466,7 +522,8 @@ fn product_stats(
     }
     let rows = tally.rows();
     Ok((!rows.is_empty()).then(|| {
-        let text = PRODUCT_STATS.replace("%BUCKETS_UPDATE%", &trending::buckets_update());
+        let text = crate::schema::with_recent_of(PRODUCT_STATS)
+            .replace("%BUCKETS_UPDATE%", &trending::buckets_update());
         query(&format!("{NO_REPLAN}{}", graph.cypher(&text))).param("rows", param::list(rows))
     }))
 }

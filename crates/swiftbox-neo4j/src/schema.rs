@@ -36,6 +36,42 @@ CALL {
   SET s.purchases = purchases, s.units = units, s.buyers = buyers
 } IN TRANSACTIONS OF 1000 ROWS";
 
+/// How many recent buyers each product's counter node lists (`recent_ids`, `recent_last`):
+/// the default [`swiftbox_core::GraphLimits::buyers_per_product`]. A query whose cap is larger
+/// reads a full list's product from its relationships instead.
+pub(crate) const RECENT_BUYERS_KEPT: usize = 100;
+
+/// Reads the recent buyers of product `p` from its relationships: `ids` (user ids) and `lasts`
+/// (each one's latest purchase time), by latest purchase descending, then user id, at most
+/// [`RECENT_BUYERS_KEPT`]; `[]` and `[]` for a product without any (or no product).
+const RECENT_OF: &str = "CALL {
+    WITH p
+    OPTIONAL MATCH (p)<-[r:%PURCHASED%]-(x)
+    WITH x.id AS u, max(r.timestamp) AS t
+    WHERE u IS NOT NULL
+    ORDER BY t DESC, u ASC LIMIT %KEPT%
+    RETURN collect(u) AS ids, collect(t) AS lasts
+  }";
+
+/// `template` with `%RECENT_OF%` (the [`RECENT_OF`] subquery) and `%KEPT%`
+/// ([`RECENT_BUYERS_KEPT`]) filled in; placeholders of names are left for [`Schema::cypher`].
+pub(crate) fn with_recent_of(template: &str) -> String {
+    template
+        .replace("%RECENT_OF%", RECENT_OF)
+        .replace("%KEPT%", &RECENT_BUYERS_KEPT.to_string())
+}
+
+/// Recomputes the recent-buyer lists of the counter nodes `%WHERE%` selects (`s`), in batches
+/// of 1,000 (an auto-commit statement).
+const RECOUNT_RECENT: &str = "
+MATCH (s:%SwiftboxProductStats%) %WHERE%
+CALL {
+  WITH s
+  OPTIONAL MATCH (p:%Product% {id: s.id})
+  %RECENT_OF%
+  SET s.recent_ids = ids, s.recent_last = lasts
+} IN TRANSACTIONS OF 1000 ROWS";
+
 /// Deletes counter nodes whose product is gone (only a hand edit leaves one).
 const ORPHAN_STATS: &str = "
 MATCH (s:%SwiftboxProductStats%)
@@ -87,16 +123,22 @@ impl Schema {
         }
     }
 
-    /// The statements that recompute the products' popularity counters: every product's (and
-    /// drop counter nodes without a product), or only those of products without a counter
-    /// node (graphs written before the counters existed).
+    /// The statements that recompute the products' popularity counters and recent-buyer
+    /// lists: every product's (and drop counter nodes without a product), or only those
+    /// missing (graphs written before the counters or the lists existed).
     pub(crate) fn recount(&self, only_missing: bool) -> Vec<String> {
+        let recent =
+            |filter: &str| self.cypher(&with_recent_of(RECOUNT_RECENT).replace("%WHERE%", filter));
         if only_missing {
-            vec![self.cypher(&RECOUNT.replace("%WHERE%", "WHERE s IS NULL"))]
+            vec![
+                self.cypher(&RECOUNT.replace("%WHERE%", "WHERE s IS NULL")),
+                recent("WHERE s.recent_ids IS NULL"),
+            ]
         } else {
             vec![
                 self.cypher(ORPHAN_STATS),
                 self.cypher(&RECOUNT.replace("%WHERE%", "")),
+                recent(""),
             ]
         }
     }
