@@ -84,8 +84,8 @@ impl Neo4jGraph {
     /// `Category.name`; unique key of the internal tombstone nodes; relationship indexes on
     /// `PURCHASED(order_id)` (order upserts and deletes), `PURCHASED(timestamp)` (trending) and
     /// `REVIEWED(id)`; unique `id` of the internal counter nodes and an index on each of their
-    /// counters (`popular`); indexes on the internal trend buckets' `(product, hour)` and
-    /// `hour` (`trending`). Then gives every product that
+    /// counters (`popular`); a unique `(product, hour)` and an index on `hour` of the internal
+    /// trend buckets (`trending`). Then gives every product that
     /// lacks them its popularity counters (`purchases`, `units`, `buyers`, kept by apply from
     /// then on: see [`Self::recount_product_stats`]), computed from its relationships, and
     /// builds the trend buckets of every product not marked as having complete ones (see the
