@@ -27,6 +27,21 @@
 //! counters nor lose an update. A graph edited by hand is recounted by
 //! [`Neo4jGraph::recount_product_stats`]; [`Neo4jGraph::migrate`] counts products that have no
 //! counter node yet.
+//!
+//! # Recent buyers
+//!
+//! The counter node also lists the product's latest
+//! [`RECENT_BUYERS_KEPT`](crate::schema::RECENT_BUYERS_KEPT) buyers
+//! (`recent_ids`, `recent_last`: user ids and each one's latest purchase time, by time
+//! descending, then id), which the *recent buyers of a product* hop of `recommendations_for`,
+//! `also_bought` and `similar_users` reads instead of every relationship of the product (at
+//! scale M, the heaviest buyer's `recommendations_for` read 72k db hits before, 35k after).
+//! [`PRODUCT_STATS`] keeps it exact from the same removed and created lines, under the same
+//! lock: a user whose latest line to the product may have gone (it lost a line later than any
+//! it gained) and who is listed makes the list be read again from the relationships; any other
+//! user whose latest line moved later is inserted when it beats the list's last entry. A
+//! counter node without a list (a graph from before the lists) keeps none until
+//! [`Neo4jGraph::migrate`] builds it; the queries read the relationships meanwhile.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -89,7 +89,8 @@ impl Neo4jGraph {
     /// lacks them its popularity counters (`purchases`, `units`, `buyers`, kept by apply from
     /// then on: see [`Self::recount_product_stats`]), computed from its relationships, and
     /// builds the trend buckets of every product not marked as having complete ones (see the
-    /// `trending` module), so a
+    /// `trending` module) and the recent-buyer list of every counter node without one (see
+    /// the `apply` module), so a
     /// graph written by an older version of this crate is brought up to date. Idempotent, also when several
     /// processes run it at once. Constraint and index names start with `swiftbox_` (plus the
     /// namespace).
@@ -128,8 +129,9 @@ impl Neo4jGraph {
     /// relationships or products were edited by hand (outside `apply`): it also creates missing
     /// counter nodes and deletes those whose product is gone. Runs in batches of 1,000
     /// products, each its own transaction, so run it while no `apply` is in flight. Then
-    /// rebuilds every product's trend buckets (per-hour purchase sums `trending` reads, kept
-    /// by apply likewise) from its relationships.
+    /// rebuilds every product's recent-buyer list (its latest 100 buyers, which the
+    /// recommendation queries read) and trend buckets (per-hour purchase sums `trending`
+    /// reads), both kept by apply likewise, from its relationships.
     #[tracing::instrument(skip(self), fields(namespace = ?self.inner.config.namespace))]
     pub async fn recount_product_stats(&self) -> Result<()> {
         let budget = self
