@@ -240,6 +240,15 @@ const PRODUCT_ALSO: &str = "WITH row
 /// the `SET` has write-locked the counter node: another transaction's lines to the product are
 /// then either committed (and counted) or not yet counted by it, which it will do only after
 /// this transaction commits, since it must lock the same node first.
+///
+/// The recent-buyer list (module docs) follows under the same lock: read again from the
+/// relationships (`%RECENT_OF%`) when a listed user is in `row.dropped`; else the entries of
+/// `row.added` (newest first, then user id) that beat the list's last one go in. When all of
+/// them are newer than the list's first entry (every new purchase in a live shop, most of a
+/// resync) they are put in front and their users' older entries dropped, with list operations
+/// only; otherwise each is inserted in rank order by `reduce`, about three times as costly
+/// (3,000 products with 3 new buyers each: 110 against 290 ms in one statement, arrays
+/// written included).
 const PRODUCT_STATS: &str = "
 UNWIND $rows AS row
 MATCH (s:%SwiftboxProductStats% {id: row.id})
@@ -262,12 +271,24 @@ CALL {
   %RECENT_OF%
   SET s.recent_ids = ids, s.recent_last = lasts
 }
-WITH s, row, rescan, size(s.recent_ids) AS n, last(s.recent_last) AS t0, last(s.recent_ids) AS u0
-WITH s, row, rescan,
-     [a IN row.added WHERE n < %KEPT% OR a.ts > t0 OR (a.ts = t0 AND a.user < u0)] AS beat
+WITH s, row, rescan, s.recent_ids AS ids, s.recent_last AS lasts
+WITH s, row, rescan, ids, lasts, size(ids) AS n
+WITH s, row, rescan, ids, lasts,
+     [a IN row.added WHERE n < %KEPT% OR a.ts > lasts[n - 1] OR (a.ts = lasts[n - 1] AND a.user < ids[n - 1])] AS beat
+WITH s, row, rescan, ids, lasts, beat, size(beat) > 0 AND
+     (size(ids) = 0 OR last(beat).ts > lasts[0] OR (last(beat).ts = lasts[0] AND last(beat).user < ids[0])) AS ahead
 CALL {
-  WITH s, row, rescan, beat
-  WITH s, beat WHERE s.recent_ids IS NOT NULL AND size(beat) > 0 AND NOT rescan
+  WITH s, rescan, ids, lasts, beat, ahead
+  WITH s, ids, lasts, [a IN beat | a.user] AS bu, [a IN beat | a.ts] AS bt
+  WHERE ids IS NOT NULL AND ahead AND NOT rescan
+  WITH s, ids, lasts, bu, bt, none(u IN bu WHERE u IN ids) AS disjoint
+  SET s.recent_ids = (bu + CASE WHEN disjoint THEN ids ELSE [x IN ids WHERE NOT x IN bu] END)[0..%KEPT%],
+      s.recent_last = (bt + CASE WHEN disjoint THEN lasts
+                            ELSE [k IN range(0, size(ids) - 1) WHERE NOT ids[k] IN bu | lasts[k]] END)[0..%KEPT%]
+}
+CALL {
+  WITH s, rescan, beat, ahead
+  WITH s, beat WHERE s.recent_ids IS NOT NULL AND size(beat) > 0 AND NOT ahead AND NOT rescan
   WITH s, reduce(acc = [k IN range(0, size(s.recent_ids) - 1) | [s.recent_last[k], s.recent_ids[k]]],
                  a IN beat |
                  CASE WHEN any(e IN acc WHERE e[1] = a.user AND e[0] >= a.ts) THEN acc
@@ -450,11 +471,17 @@ impl Tally {
                     .filter(|(user, t)| d.added.get(*user).is_none_or(|a| a < t))
                     .map(|(user, _)| s(user.clone()))
                     .collect();
-                let added: Vec<BoltType> = d
+                // Newest first, then user id: the list's order (see `PRODUCT_STATS`).
+                let mut added: Vec<(&String, i64)> = d
                     .added
                     .iter()
                     .filter(|(user, t)| d.removed.get(*user).is_none_or(|r| r < t))
-                    .map(|(user, t)| map([("user", s(user.clone())), ("ts", i(*t))]))
+                    .map(|(user, t)| (user, *t))
+                    .collect();
+                added.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+                let added: Vec<BoltType> = added
+                    .into_iter()
+                    .map(|(user, t)| map([("user", s(user.clone())), ("ts", i(t))]))
                     .collect();
                 let hours = d.hours.rows();
                 let changed = d.purchases != 0 || d.units != 0 || !pairs.is_empty();
