@@ -31,9 +31,9 @@
 //! # Recent buyers
 //!
 //! The counter node also lists the product's latest
-//! [`RECENT_BUYERS_KEPT`](crate::schema::RECENT_BUYERS_KEPT) buyers
-//! (`recent_ids`, `recent_last`: user ids and each one's latest purchase time, by time
-//! descending, then id), which the *recent buyers of a product* hop of `recommendations_for`,
+//! [`RECENT_BUYERS_KEPT`](crate::schema::RECENT_BUYERS_KEPT) buyers (`recent`: one string per
+//! buyer, a key of its latest purchase time and its user id, which sort as strings by time
+//! descending, then id: [`recent_entry`](crate::schema::recent_entry)), which the *recent buyers of a product* hop of `recommendations_for`,
 //! `also_bought` and `similar_users` reads instead of every relationship of the product (at
 //! scale M, the heaviest buyer's `recommendations_for` read 72k db hits before, 35k after).
 //! [`PRODUCT_STATS`] keeps it exact from the same removed and created lines, under the same
@@ -106,9 +106,9 @@ CALL {
   CALL { WITH n, c MATCH (n)-[old:%BELONGS_TO%]->(other) WHERE other <> c DELETE old }
   MERGE (n)-[:%BELONGS_TO%]->(c)
   MERGE (s:%SwiftboxProductStats% {id: row.id})
-  ON CREATE SET s.purchases = 0, s.units = 0, s.buyers = 0, s.recent_ids = [], s.recent_last = []
+  ON CREATE SET s.purchases = 0, s.units = 0, s.buyers = 0, s.recent = []
   FOREACH (_ IN CASE WHEN fresh THEN [1] ELSE [] END |
-    SET s.purchases = 0, s.units = 0, s.buyers = 0, s.trend = 1, s.recent_ids = [], s.recent_last = [])
+    SET s.purchases = 0, s.units = 0, s.buyers = 0, s.trend = 1, s.recent = [])
   WITH row, fresh
   CALL { WITH row, fresh WITH row WHERE fresh %BUCKETS_DELETE% }
   WITH row
@@ -243,7 +243,7 @@ const PRODUCT_ALSO: &str = "WITH row
 ///
 /// The recent-buyer list (module docs) follows under the same lock: read again from the
 /// relationships (`%RECENT_OF%`) when a listed user is in `row.dropped`; else the entries of
-/// `row.added` (newest first, then user id) that beat the list's last one go in. When all of
+/// `row.added` (entries, in the list's order) that beat the list's last one go in. When all of
 /// them are newer than the list's first entry (every new purchase in a live shop, most of a
 /// resync) they are put in front and their users' older entries dropped, with list operations
 /// only; otherwise each is inserted in rank order by `reduce`, about three times as costly
@@ -263,40 +263,39 @@ CALL {
   RETURN sum(CASE WHEN held > 0 THEN 1 ELSE 0 END - CASE WHEN held - pair.d > 0 THEN 1 ELSE 0 END) AS buyers
 }
 SET s.buyers = s.buyers + buyers
-WITH s, row, s.recent_ids IS NOT NULL AND any(u IN row.dropped WHERE u IN s.recent_ids) AS rescan
+WITH s, row, s.recent AS list
+WITH s, row, list, list IS NOT NULL AND size(row.dropped) > 0
+     AND any(e IN list WHERE substring(e, %KEY_LEN%) IN row.dropped) AS rescan
 CALL {
   WITH s, row, rescan
   WITH s, row WHERE rescan
   MATCH (p:%Product% {id: row.id})
   %RECENT_OF%
-  SET s.recent_ids = ids, s.recent_last = lasts
+  SET s.recent = entries
 }
-WITH s, row, rescan, s.recent_ids AS ids, s.recent_last AS lasts
-WITH s, row, rescan, ids, lasts, size(ids) AS n
-WITH s, row, rescan, ids, lasts,
-     [a IN row.added WHERE n < %KEPT% OR a.ts > lasts[n - 1] OR (a.ts = lasts[n - 1] AND a.user < ids[n - 1])] AS beat
-WITH s, row, rescan, ids, lasts, beat, size(beat) > 0 AND
-     (size(ids) = 0 OR last(beat).ts > lasts[0] OR (last(beat).ts = lasts[0] AND last(beat).user < ids[0])) AS ahead
+WITH s, row, rescan, list, size(list) AS n
+WITH s, row, rescan, list, n, [e IN row.added WHERE n < %KEPT% OR e < list[n - 1]] AS beat
+WITH s, row, rescan, list, beat, size(beat) > 0 AND (n = 0 OR last(beat) < list[0]) AS ahead,
+     [e IN beat | substring(e, %KEY_LEN%)] AS bu
 CALL {
-  WITH s, rescan, ids, lasts, beat, ahead
-  WITH s, ids, lasts, [a IN beat | a.user] AS bu, [a IN beat | a.ts] AS bt
-  WHERE ids IS NOT NULL AND ahead AND NOT rescan
-  WITH s, ids, lasts, bu, bt, none(u IN bu WHERE u IN ids) AS disjoint
-  SET s.recent_ids = (bu + CASE WHEN disjoint THEN ids ELSE [x IN ids WHERE NOT x IN bu] END)[0..%KEPT%],
-      s.recent_last = (bt + CASE WHEN disjoint THEN lasts
-                            ELSE [k IN range(0, size(ids) - 1) WHERE NOT ids[k] IN bu | lasts[k]] END)[0..%KEPT%]
+  WITH s, rescan, list, beat, ahead, bu
+  WITH s, list, beat, bu WHERE list IS NOT NULL AND ahead AND NOT rescan
+  SET s.recent = (beat + [e IN list WHERE NOT substring(e, %KEY_LEN%) IN bu])[0..%KEPT%]
 }
 CALL {
-  WITH s, rescan, beat, ahead
-  WITH s, beat WHERE s.recent_ids IS NOT NULL AND size(beat) > 0 AND NOT ahead AND NOT rescan
-  WITH s, reduce(acc = [k IN range(0, size(s.recent_ids) - 1) | [s.recent_last[k], s.recent_ids[k]]],
-                 a IN beat |
-                 CASE WHEN any(e IN acc WHERE e[1] = a.user AND e[0] >= a.ts) THEN acc
-                 ELSE [e IN acc WHERE e[1] <> a.user AND (e[0] > a.ts OR (e[0] = a.ts AND e[1] < a.user))]
-                      + [[a.ts, a.user]]
-                      + [e IN acc WHERE e[1] <> a.user AND e[0] <= a.ts AND NOT (e[0] = a.ts AND e[1] < a.user)]
-                 END)[0..%KEPT%] AS merged
-  SET s.recent_ids = [e IN merged | e[1]], s.recent_last = [e IN merged | e[0]]
+  WITH s, rescan, list, beat, ahead, bu
+  WITH s, list, beat, bu WHERE list IS NOT NULL AND size(beat) > 0 AND NOT ahead AND NOT rescan
+  WITH s, [e IN list WHERE NOT substring(e, %KEY_LEN%) IN bu]
+          + [e IN beat | reduce(best = e, x IN list |
+                                CASE WHEN substring(x, %KEY_LEN%) = substring(e, %KEY_LEN%) AND x < best
+                                THEN x ELSE best END)] AS candidates
+  CALL {
+    WITH candidates
+    UNWIND candidates AS e
+    WITH e ORDER BY e LIMIT %KEPT%
+    RETURN collect(e) AS merged
+  }
+  SET s.recent = merged
 }
 %BUCKETS_UPDATE%";
 
@@ -481,7 +480,7 @@ impl Tally {
                 added.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
                 let added: Vec<BoltType> = added
                     .into_iter()
-                    .map(|(user, t)| map([("user", s(user.clone())), ("ts", i(t))]))
+                    .map(|(user, t)| s(crate::schema::recent_entry(t, user)))
                     .collect();
                 let hours = d.hours.rows();
                 let changed = d.purchases != 0 || d.units != 0 || !pairs.is_empty();

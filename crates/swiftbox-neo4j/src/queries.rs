@@ -45,7 +45,7 @@ use swiftbox_core::{
 
 use crate::error;
 use crate::graph::{param, Neo4jGraph};
-use crate::schema::RECENT_BUYERS_KEPT;
+use crate::schema::{RECENT_BUYERS_KEPT, RECENT_KEY_LEN};
 
 /// The *recent products of a user* hop of the core docs: `CALL` subquery importing `$user`,
 /// returning the user's distinct products (as `$out`) by latest purchase, newest first, then
@@ -60,7 +60,7 @@ macro_rules! recent_products {
 /// `$product`, returning its distinct buyers (as `$out`) by latest purchase, newest first, then
 /// id, at most `$cap`.
 ///
-/// Read from the list apply keeps on the product's counter node (`recent_ids`, ranked the same
+/// Read from the list apply keeps on the product's counter node (`recent`, ranked the same
 /// way, at most `$kept` = `RECENT_BUYERS_KEPT` of the `schema` module) when that list answers
 /// the hop: the cap is within the list's length, or the list is shorter than `$kept` (then it
 /// holds every buyer). Otherwise (a larger cap, a counter node without a list) from the
@@ -70,9 +70,9 @@ macro_rules! recent_buyers {
         concat!(
             "CALL {",
             listed_buyers!($product, ""),
-            "  UNWIND st.recent_ids[0..$",
+            "  UNWIND st.recent[0..$",
             $cap,
-            "] AS bid\n  MATCH (x:%User% {id: bid})\n  RETURN x AS ",
+            "] AS e\n  MATCH (x:%User% {id: substring(e, $key_len)})\n  RETURN x AS ",
             $out,
             "\n  UNION ALL",
             listed_buyers!($product, "NOT "),
@@ -104,7 +104,7 @@ macro_rules! listed_buyers {
             $product,
             ", st WHERE ",
             $not,
-            "(st.recent_ids IS NOT NULL AND ($buyers <= $kept OR size(st.recent_ids) < $kept))\n"
+            "(st.recent IS NOT NULL AND ($buyers <= $kept OR size(st.recent) < $kept))\n"
         )
     };
 }
@@ -366,6 +366,7 @@ impl Neo4jGraph {
             .param("seed", param::count(caps.seed_products))
             .param("buyers", param::count(caps.buyers_per_product))
             .param("kept", param::count(RECENT_BUYERS_KEPT))
+            .param("key_len", param::count(RECENT_KEY_LEN))
             .param("per_buyer", param::count(caps.products_per_buyer))
             .param("limit", param::count(limit));
         let rows = self.read("recommendations", q).await?;
@@ -484,6 +485,7 @@ impl Neo4jGraph {
             .param("product", product.to_string())
             .param("buyers", param::count(caps.buyers_per_product))
             .param("kept", param::count(RECENT_BUYERS_KEPT))
+            .param("key_len", param::count(RECENT_KEY_LEN))
             .param("per_buyer", param::count(caps.products_per_buyer))
             .param("limit", param::count(limit));
         scored(&self.read("also_bought", q).await?)
@@ -540,6 +542,7 @@ impl Neo4jGraph {
             .param("seed", param::count(caps.seed_products))
             .param("buyers", param::count(caps.buyers_per_product))
             .param("kept", param::count(RECENT_BUYERS_KEPT))
+            .param("key_len", param::count(RECENT_KEY_LEN))
             .param("limit", param::count(limit));
         let rows = self.read("similar_users", q).await?;
         rows.iter()

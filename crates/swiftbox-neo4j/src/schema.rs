@@ -36,29 +36,47 @@ CALL {
   SET s.purchases = purchases, s.units = units, s.buyers = buyers
 } IN TRANSACTIONS OF 1000 ROWS";
 
-/// How many recent buyers each product's counter node lists (`recent_ids`, `recent_last`):
-/// the default [`swiftbox_core::GraphLimits::buyers_per_product`]. A query whose cap is larger
-/// reads a full list's product from its relationships instead.
+/// How many recent buyers each product's counter node lists (`recent`): the default
+/// [`swiftbox_core::GraphLimits::buyers_per_product`]. A query whose cap is larger reads a
+/// full list's product from its relationships instead.
 pub(crate) const RECENT_BUYERS_KEPT: usize = 100;
 
-/// Reads the recent buyers of product `p` from its relationships: `ids` (user ids) and `lasts`
-/// (each one's latest purchase time), by latest purchase descending, then user id, at most
-/// [`RECENT_BUYERS_KEPT`]; `[]` and `[]` for a product without any (or no product).
+/// Length of the time key that starts every entry of a recent-buyer list, with its `:`.
+pub(crate) const RECENT_KEY_LEN: usize = 20;
+
+/// An entry of a recent-buyer list: a 19-digit key falling as `ts_ms` rises, `:`, the user id.
+/// Entries sort as strings in the list's order: latest purchase first, then user id.
+///
+/// The key is `i64::MAX - (ts_ms + 2^62)`, zero-padded: every time a `DateTime` holds (about
+/// +-2^58 ms) stays in range. One string array per product, not a user-id array and a time
+/// array: Neo4j rewrote two arrays on one node about four times as slowly as one (3,000
+/// counter nodes, one statement: +105 ms against +25 ms).
+pub(crate) fn recent_entry(ts_ms: i64, user: &str) -> String {
+    format!("{:019}:{user}", i64::MAX - (ts_ms + (1 << 62)))
+}
+
+/// Reads the recent buyers of product `p` from its relationships: `entries` (see
+/// [`recent_entry`]; the key is computed the same way), at most [`RECENT_BUYERS_KEPT`]; `[]`
+/// for a product without any (or no product).
 const RECENT_OF: &str = "CALL {
     WITH p
     OPTIONAL MATCH (p)<-[r:%PURCHASED%]-(x)
     WITH x.id AS u, max(r.timestamp) AS t
     WHERE u IS NOT NULL
-    ORDER BY t DESC, u ASC LIMIT %KEPT%
-    RETURN collect(u) AS ids, collect(t) AS lasts
+    WITH right('0000000000000000000' + toString(9223372036854775807 - (t + 4611686018427387904)), 19)
+         + ':' + u AS e
+    ORDER BY e LIMIT %KEPT%
+    RETURN collect(e) AS entries
   }";
 
-/// `template` with `%RECENT_OF%` (the [`RECENT_OF`] subquery) and `%KEPT%`
-/// ([`RECENT_BUYERS_KEPT`]) filled in; placeholders of names are left for [`Schema::cypher`].
+/// `template` with `%RECENT_OF%` (the [`RECENT_OF`] subquery), `%KEPT%`
+/// ([`RECENT_BUYERS_KEPT`]) and `%KEY_LEN%` ([`RECENT_KEY_LEN`]) filled in; placeholders of
+/// names are left for [`Schema::cypher`].
 pub(crate) fn with_recent_of(template: &str) -> String {
     template
         .replace("%RECENT_OF%", RECENT_OF)
         .replace("%KEPT%", &RECENT_BUYERS_KEPT.to_string())
+        .replace("%KEY_LEN%", &RECENT_KEY_LEN.to_string())
 }
 
 /// Recomputes the recent-buyer lists of the counter nodes `%WHERE%` selects (`s`), in batches
@@ -69,7 +87,7 @@ CALL {
   WITH s
   OPTIONAL MATCH (p:%Product% {id: s.id})
   %RECENT_OF%
-  SET s.recent_ids = ids, s.recent_last = lasts
+  SET s.recent = entries
 } IN TRANSACTIONS OF 1000 ROWS";
 
 /// Deletes counter nodes whose product is gone (only a hand edit leaves one).
@@ -132,7 +150,7 @@ impl Schema {
         if only_missing {
             vec![
                 self.cypher(&RECOUNT.replace("%WHERE%", "WHERE s IS NULL")),
-                recent("WHERE s.recent_ids IS NULL"),
+                recent("WHERE s.recent IS NULL"),
             ]
         } else {
             vec![

@@ -1,7 +1,7 @@
-//! The recent-buyer lists apply keeps on each product's counter node (`recent_ids`,
-//! `recent_last`: its latest 100 buyers by latest purchase, then id): after every kind of
-//! change, past the list's length, and after concurrent applies, they equal a recomputation
-//! from the relationships, and the queries that read them answer like `MemoryGraph`.
+//! The recent-buyer lists apply keeps on each product's counter node (`recent`: its latest
+//! 100 buyers by latest purchase, then id, as `key:user` strings): after every kind of change,
+//! past the list's length, and after concurrent applies, they equal a recomputation from the
+//! relationships, and the queries that read them answer like `MemoryGraph`.
 
 mod common;
 
@@ -12,49 +12,55 @@ use swiftbox_core::memory::MemoryGraph;
 use swiftbox_core::{EntityKind, EntityRef, GraphChange, GraphLimits, GraphStore};
 use swiftbox_neo4j::{Neo4jConfig, Neo4jGraph};
 
-/// Product id -> (user ids, latest purchase times), `None` for a counter node without a list.
-type Lists = Vec<(String, Option<Vec<String>>, Option<Vec<i64>>)>;
+/// Product id -> its list's entries, `None` for a counter node without a list.
+type Lists = Vec<(String, Option<Vec<String>>)>;
 
-async fn lists_by(g: &Neo4jGraph, cypher: &str) -> Lists {
+/// The lists as stored, by product id.
+async fn stored(g: &Neo4jGraph) -> Lists {
     let (raw, ns) = raw(g).await;
-    let q = cypher.replace("{ns}", &ns);
+    let q = format!(
+        "MATCH (p:`{ns}_Product`) OPTIONAL MATCH (s:`{ns}_SwiftboxProductStats` {{id: p.id}})
+         RETURN p.id AS id, s.recent AS entries ORDER BY id"
+    );
     let mut rows = raw.execute(neo4rs::query(&q)).await.expect("raw query");
     let mut out = Lists::new();
     while let Some(row) = rows.next().await.expect("row") {
         out.push((
             row.get("id").expect("id"),
-            row.get("ids").expect("ids"),
-            row.get("lasts").expect("lasts"),
+            row.get("entries").expect("entries"),
         ));
     }
     out
 }
 
-/// The lists as stored, by product id.
-async fn stored(g: &Neo4jGraph) -> Lists {
-    lists_by(
-        g,
-        "MATCH (p:`{ns}_Product`) OPTIONAL MATCH (s:`{ns}_SwiftboxProductStats` {id: p.id})
-         RETURN p.id AS id, s.recent_ids AS ids, s.recent_last AS lasts ORDER BY id",
-    )
-    .await
-}
-
-/// The lists recomputed from the relationships.
+/// The lists recomputed from the relationships: each product's latest 100 buyers, ranked and
+/// keyed here in Rust (the key as documented: `i64::MAX - (ts + 2^62)`, 19 digits).
 async fn recomputed(g: &Neo4jGraph) -> Lists {
-    lists_by(
-        g,
+    let (raw, ns) = raw(g).await;
+    let q = format!(
         "MATCH (p:`{ns}_Product`)
-         CALL {
+         CALL {{
            WITH p
            OPTIONAL MATCH (p)<-[r:`{ns}_PURCHASED`]-(x)
            WITH x.id AS u, max(r.timestamp) AS t WHERE u IS NOT NULL
            ORDER BY t DESC, u ASC LIMIT 100
            RETURN collect(u) AS ids, collect(t) AS lasts
-         }
-         RETURN p.id AS id, ids, lasts ORDER BY id",
-    )
-    .await
+         }}
+         RETURN p.id AS id, ids, lasts ORDER BY id"
+    );
+    let mut rows = raw.execute(neo4rs::query(&q)).await.expect("raw query");
+    let mut out = Lists::new();
+    while let Some(row) = rows.next().await.expect("row") {
+        let ids: Vec<String> = row.get("ids").expect("ids");
+        let lasts: Vec<i64> = row.get("lasts").expect("lasts");
+        let entries = ids
+            .iter()
+            .zip(&lasts)
+            .map(|(u, t)| format!("{:019}:{u}", i64::MAX - (t + (1 << 62))))
+            .collect();
+        out.push((row.get("id").expect("id"), Some(entries)));
+    }
+    out
 }
 
 async fn assert_lists_exact(g: &Neo4jGraph, step: &str) {
@@ -269,16 +275,22 @@ async fn migrate_backfills_the_lists_and_a_larger_cap_reads_the_relationships() 
     let (raw, ns) = raw(&g).await;
 
     // A graph from before the lists: the queries read the relationships, and answer the same.
-    let strip = format!("MATCH (s:`{ns}_SwiftboxProductStats`) REMOVE s.recent_ids, s.recent_last");
+    let strip = format!("MATCH (s:`{ns}_SwiftboxProductStats`) REMOVE s.recent");
     raw.run(neo4rs::query(&strip)).await.expect("strip");
-    assert!(stored(&g).await.iter().all(|(_, ids, _)| ids.is_none()));
+    assert!(stored(&g)
+        .await
+        .iter()
+        .all(|(_, entries)| entries.is_none()));
     same_answers(&g, &mem, "without lists").await;
     // Apply leaves a missing list missing (a merge into it would be wrong).
     let later = [up(order(1000, 5, &[(0, 2)], base + Duration::hours(9), 1))];
     g.apply(&later).await.expect("apply neo");
     mem.apply(&later).await.expect("apply mem");
     all.extend(later);
-    assert!(stored(&g).await.iter().all(|(_, ids, _)| ids.is_none()));
+    assert!(stored(&g)
+        .await
+        .iter()
+        .all(|(_, entries)| entries.is_none()));
     same_answers(&g, &mem, "apply without lists").await;
     g.migrate().await.expect("migrate");
     assert_lists_exact(&g, "after migrate").await;
