@@ -80,7 +80,10 @@ impl Neo4jGraph {
     }
 
     /// Creates the constraints and indexes the store relies on, if they are missing, and waits
-    /// until they are online: unique `id` on `User`, `Product`, `Category`; unique
+    /// until they are online. Run it before the first `apply` of a process that may be the
+    /// first against a database or namespace: apply names the trend buckets' `(product, hour)`
+    /// index in a hint, so a product upsert or delete fails with [`Error::Backend`] until the
+    /// index exists. The constraints and indexes: unique `id` on `User`, `Product`, `Category`; unique
     /// `Category.name`; unique key of the internal tombstone nodes; relationship indexes on
     /// `PURCHASED(order_id)` (order upserts and deletes), `PURCHASED(timestamp)` (trending) and
     /// `REVIEWED(id)`; unique `id` of the internal counter nodes and an index on each of their
