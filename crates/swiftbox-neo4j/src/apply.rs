@@ -53,18 +53,25 @@ use crate::error::{self, Msg};
 use crate::graph::{param, Neo4jGraph};
 use crate::trending::{self, check_quantity, Buckets};
 
-/// Prefix of the upsert and counter statements: keep a cached plan instead of replanning it
-/// when the graph's statistics drift.
+/// Prefix of the counter statement ([`PRODUCT_STATS`]): keep a cached plan instead of
+/// replanning it when the graph's statistics drift.
 ///
 /// Why: Neo4j replans a cached query when the counts it was planned on have changed enough
-/// (at most every 10 s by default), and planning these statements takes 200-300 ms, during
+/// (at most every 10 s by default), and planning the apply statements takes 200-300 ms, during
 /// which the worker's apply waits. A graph that grows fast (a new shop, a resync, the sync-lag
 /// benchmark's fresh namespace) hit that once or twice every 10 s: the sync lag's p99 was
-/// 215-470 ms with every other apply under 10 ms, and fell to 15-16 ms p99 (0 of 5,000 writes
-/// over 100 ms, three runs) with this prefix (issue 8, figure 3). The plans do not depend on
-/// the statistics: every lookup is a seek on a unique constraint or the `order_id` / `id`
-/// relationship indexes (resync at M ran at 16,323 purchases/s with the prefix, in the range of
-/// the runs without it).
+/// 215-470 ms with every other apply under 10 ms, and 15-16 ms with this prefix on the upserts
+/// and the counter statement (issue 8, figure 3).
+///
+/// The upserts no longer carry it: the order upsert's first plan, made while the graph has no
+/// `PURCHASED` relationship yet, gets slower with every relationship added (loading scale M in
+/// batches of 2,000 orders with the generator's order times: 3.4 s, 6.6 s, 10.6 s for the
+/// first three batches), and with this prefix it kept that plan for good (the seventh batch
+/// took 28.8 s, the eighth hit the 30 s timeout, and a worker retrying it would never catch
+/// up). Without it Neo4j replans after a few batches (then about 0.45 s a batch). Which
+/// operator of that first plan scales is not found yet (`EXPLAIN` on an empty graph shows only
+/// index seeks); `USING INDEX` hints on its relationship lookups did not change it. The cost:
+/// figure 3's lag p99 is 247-250 ms again (apply max ~150 ms while replanning).
 pub(crate) const NO_REPLAN: &str = "CYPHER replan=skip ";
 
 /// Upserts of users and categories (placeholders `%NODE%`, and `%SET%` for the properties).
@@ -123,7 +130,7 @@ const ORDER_UPSERT: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (u:%User% {id: row.user})
-CALL { WITH row MATCH (a)-[r:%PURCHASED% {order_id: row.id}]->(b)
+CALL { WITH row MATCH (a)-[r:%PURCHASED% {order_id: row.id}]->(b) USING INDEX r:%PURCHASED%(order_id)
        RETURN max(r.version) AS held, collect([a.id, b.id, r.quantity, r.timestamp]) AS lines }
 CALL { WITH row UNWIND row.items AS item OPTIONAL MATCH (p:%Product% {id: item.product}) RETURN count(p) AS found }
 WITH row, u, lines, CASE WHEN held > row.version OR t.version >= row.version THEN 'stale'
@@ -134,7 +141,8 @@ CALL {
   OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
   DELETE t
   WITH row, u
-  CALL { WITH row MATCH ()-[old:%PURCHASED% {order_id: row.id}]->() DELETE old }
+  CALL { WITH row MATCH ()-[old:%PURCHASED% {order_id: row.id}]->() USING INDEX old:%PURCHASED%(order_id)
+         DELETE old }
   WITH row, u
   UNWIND row.items AS item
   MATCH (p:%Product% {id: item.product})
@@ -149,7 +157,8 @@ UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (u:%User% {id: row.user})
 OPTIONAL MATCH (p:%Product% {id: row.product})
-CALL { WITH row OPTIONAL MATCH ()-[r:%REVIEWED% {id: row.id}]->() RETURN max(r.version) AS held }
+CALL { WITH row OPTIONAL MATCH ()-[r:%REVIEWED% {id: row.id}]->() USING INDEX r:%REVIEWED%(id)
+       RETURN max(r.version) AS held }
 WITH row, u, p, CASE WHEN held > row.version OR t.version >= row.version THEN 'stale'
                      WHEN u IS NULL OR p IS NULL THEN 'deferred' ELSE 'applied' END AS outcome
 CALL {
@@ -158,7 +167,7 @@ CALL {
   OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
   DELETE t
   WITH row, u, p
-  CALL { WITH row MATCH ()-[old:%REVIEWED% {id: row.id}]->() DELETE old }
+  CALL { WITH row MATCH ()-[old:%REVIEWED% {id: row.id}]->() USING INDEX old:%REVIEWED%(id) DELETE old }
   CREATE (u)-[:%REVIEWED% {id: row.id, rating: row.rating, version: row.version}]->(p)
 }
 RETURN row.i AS i, outcome";
@@ -170,12 +179,13 @@ RETURN row.i AS i, outcome";
 const REL_DELETE: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
-CALL { WITH row MATCH (a)-[r:%REL% {%KEY%: row.id}]->(b) RETURN max(r.version) AS held, %LINES% AS lines }
+CALL { WITH row MATCH (a)-[r:%REL% {%KEY%: row.id}]->(b) USING INDEX r:%REL%(%KEY%)
+       RETURN max(r.version) AS held, %LINES% AS lines }
 WITH row, lines, CASE WHEN held > row.version OR t.version > row.version THEN 'stale' ELSE 'applied' END AS outcome
 CALL {
   WITH row, outcome
   WITH row WHERE outcome = 'applied'
-  CALL { WITH row MATCH ()-[r:%REL% {%KEY%: row.id}]->() DELETE r }
+  CALL { WITH row MATCH ()-[r:%REL% {%KEY%: row.id}]->() USING INDEX r:%REL%(%KEY%) DELETE r }
   MERGE (t:%SwiftboxTombstone% {key: row.key})
   SET t.version = row.version
 }
@@ -594,7 +604,7 @@ impl Neo4jGraph {
             EntityKind::Order => ORDER_UPSERT.to_owned(),
             EntityKind::Review => REVIEW_UPSERT.to_owned(),
         };
-        format!("{NO_REPLAN}{}", self.cypher(&text))
+        self.cypher(&text)
     }
 
     fn delete_template(&self, kind: EntityKind) -> String {
