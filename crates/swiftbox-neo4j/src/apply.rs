@@ -72,7 +72,7 @@ use crate::trending::{self, check_quantity, Buckets};
 /// operator of that first plan scales is not found yet (`EXPLAIN` on an empty graph shows only
 /// index seeks); `USING INDEX` hints on its relationship lookups did not change it. The cost:
 /// figure 3's lag p99 is 247-250 ms again (apply max ~150 ms while replanning).
-pub(crate) const NO_REPLAN: &str = "CYPHER replan=skip ";
+const NO_REPLAN: &str = "CYPHER replan=skip ";
 
 /// Upserts of users and categories (placeholders `%NODE%`, and `%SET%` for the properties).
 const NODE_UPSERT: &str = "
@@ -416,14 +416,35 @@ struct Line(String, String, i64, i64);
 struct ProductDelta {
     purchases: i64,
     units: i64,
-    /// User id -> net number of lines from that user to the product.
-    pairs: BTreeMap<String, i64>,
+    /// User id -> that user's lines to the product.
+    pairs: BTreeMap<String, PairDelta>,
     /// The trend buckets' changes.
     hours: Buckets,
-    /// User id -> latest time of the lines created from that user to the product.
-    added: BTreeMap<String, i64>,
-    /// User id -> latest time of the lines removed from that user to the product.
-    removed: BTreeMap<String, i64>,
+}
+
+/// The change of one `(user, product)` pair's lines in an apply transaction.
+#[derive(Debug, Default)]
+struct PairDelta {
+    /// Net number of lines.
+    d: i64,
+    /// Latest time of the lines created.
+    added: Option<i64>,
+    /// Latest time of the lines removed.
+    removed: Option<i64>,
+}
+
+impl PairDelta {
+    /// Whether the user's latest line may have gone: lines removed later than any created.
+    fn dropped(&self) -> bool {
+        self.removed
+            .is_some_and(|r| self.added.is_none_or(|a| a < r))
+    }
+
+    /// The time the user's latest line may have moved to: lines created later than any
+    /// removed (a line removed and created again at the same time moves nothing).
+    fn advanced(&self) -> Option<i64> {
+        self.added.filter(|a| self.removed.is_none_or(|r| r < *a))
+    }
 }
 
 /// The `PURCHASED` lines an apply transaction created and removed, summed per product (in
@@ -444,16 +465,14 @@ impl Tally {
         let d = self.0.entry(product.to_owned()).or_default();
         d.purchases += sign;
         d.units += sign * quantity;
-        *d.pairs.entry(user.to_owned()).or_default() += sign;
+        let pair = d.pairs.entry(user.to_owned()).or_default();
+        pair.d += sign;
         let latest = if sign > 0 {
-            &mut d.added
+            &mut pair.added
         } else {
-            &mut d.removed
+            &mut pair.removed
         };
-        latest
-            .entry(user.to_owned())
-            .and_modify(|t| *t = (*t).max(ts_ms))
-            .or_insert(ts_ms);
+        *latest = Some(latest.map_or(ts_ms, |t| t.max(ts_ms)));
         d.hours.add(ts_ms, quantity, sign)
     }
 
@@ -465,33 +484,26 @@ impl Tally {
             .filter_map(|(product, d)| {
                 let pairs: Vec<BoltType> = d
                     .pairs
-                    .into_iter()
-                    .filter(|(_, n)| *n != 0)
-                    .map(|(user, n)| map([("user", s(user)), ("d", i(n))]))
-                    .collect();
-                // Recent buyers (see `PRODUCT_STATS`): a user whose latest line may have gone
-                // (removed lines later than any it gained here) is `dropped`, and when listed
-                // makes the product's list be read again; a user whose latest line may have
-                // moved later is `added`, merged into the list. A line removed and created
-                // again at the same time (an order replacing its lines) is neither.
-                let dropped: Vec<BoltType> = d
-                    .removed
                     .iter()
-                    .filter(|(user, t)| d.added.get(*user).is_none_or(|a| a < t))
+                    .filter(|(_, p)| p.d != 0)
+                    .map(|(user, p)| map([("user", s(user.clone())), ("d", i(p.d))]))
+                    .collect();
+                // Recent buyers (see `PRODUCT_STATS`): a `dropped` user, when listed, makes
+                // the product's list be read again; an `added` entry is merged into it.
+                let dropped: Vec<BoltType> = d
+                    .pairs
+                    .iter()
+                    .filter(|(_, p)| p.dropped())
                     .map(|(user, _)| s(user.clone()))
                     .collect();
-                // Newest first, then user id: the list's order (see `PRODUCT_STATS`).
-                let mut added: Vec<(&String, i64)> = d
-                    .added
+                // Newest first, then user id: the list's order.
+                let mut added: Vec<String> = d
+                    .pairs
                     .iter()
-                    .filter(|(user, t)| d.removed.get(*user).is_none_or(|r| r < t))
-                    .map(|(user, t)| (user, *t))
+                    .filter_map(|(user, p)| Some(crate::schema::recent_entry(p.advanced()?, user)))
                     .collect();
-                added.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-                let added: Vec<BoltType> = added
-                    .into_iter()
-                    .map(|(user, t)| s(crate::schema::recent_entry(t, user)))
-                    .collect();
+                added.sort();
+                let added: Vec<BoltType> = added.into_iter().map(s).collect();
                 let hours = d.hours.rows();
                 let changed = d.purchases != 0 || d.units != 0 || !pairs.is_empty();
                 (changed || !hours.is_empty() || !added.is_empty() || !dropped.is_empty()).then(
@@ -573,7 +585,7 @@ fn product_stats(
     }
     let rows = tally.rows();
     Ok((!rows.is_empty()).then(|| {
-        let text = crate::schema::with_recent_of(PRODUCT_STATS)
+        let text = crate::schema::fill_recent(PRODUCT_STATS)
             .replace("%BUCKETS_UPDATE%", &trending::buckets_update());
         query(&format!("{NO_REPLAN}{}", graph.cypher(&text))).param("rows", param::list(rows))
     }))

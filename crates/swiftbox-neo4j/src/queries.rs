@@ -45,7 +45,7 @@ use swiftbox_core::{
 
 use crate::error;
 use crate::graph::{param, Neo4jGraph};
-use crate::schema::{RECENT_BUYERS_KEPT, RECENT_KEY_LEN};
+use crate::schema::fill_recent;
 
 /// The *recent products of a user* hop of the core docs: `CALL` subquery importing `$user`,
 /// returning the user's distinct products (as `$out`) by latest purchase, newest first, then
@@ -61,7 +61,8 @@ macro_rules! recent_products {
 /// id, at most `$cap`.
 ///
 /// Read from the list apply keeps on the product's counter node (`recent`, ranked the same
-/// way, at most `$kept` = `RECENT_BUYERS_KEPT` of the `schema` module) when that list answers
+/// way, at most `RECENT_BUYERS_KEPT` of the `schema` module, filled in as `%KEPT%` by
+/// `fill_recent`) when that list answers
 /// the hop: the cap is within the list's length, or the list is shorter than `$kept` (then it
 /// holds every buyer). Otherwise (a larger cap, a counter node without a list) from the
 /// relationships (`recent_hop!`).
@@ -72,7 +73,7 @@ macro_rules! recent_buyers {
             listed_buyers!($product, ""),
             "  UNWIND st.recent[0..$",
             $cap,
-            "] AS e\n  MATCH (x:%User% {id: substring(e, $key_len)})\n  RETURN x AS ",
+            "] AS e\n  MATCH (x:%User% {id: substring(e, %KEY_LEN%)})\n  RETURN x AS ",
             $out,
             "\n  UNION ALL",
             listed_buyers!($product, "NOT "),
@@ -104,7 +105,7 @@ macro_rules! listed_buyers {
             $product,
             ", st WHERE ",
             $not,
-            "(st.recent IS NOT NULL AND ($buyers <= $kept OR size(st.recent) < $kept))\n"
+            "(st.recent IS NOT NULL AND ($buyers <= %KEPT% OR size(st.recent) < %KEPT%))\n"
         )
     };
 }
@@ -361,12 +362,10 @@ impl Neo4jGraph {
     ) -> Result<Vec<Recommendation>> {
         let caps = self.caps();
         caps.check_limit(limit)?;
-        let q = query(&self.cypher(RECOMMEND_CF))
+        let q = query(&self.cypher(&fill_recent(RECOMMEND_CF)))
             .param("user", user.to_string())
             .param("seed", param::count(caps.seed_products))
             .param("buyers", param::count(caps.buyers_per_product))
-            .param("kept", param::count(RECENT_BUYERS_KEPT))
-            .param("key_len", param::count(RECENT_KEY_LEN))
             .param("per_buyer", param::count(caps.products_per_buyer))
             .param("limit", param::count(limit));
         let rows = self.read("recommendations", q).await?;
@@ -481,11 +480,9 @@ impl Neo4jGraph {
     ) -> Result<Vec<ScoredProduct>> {
         let caps = self.caps();
         caps.check_limit(limit)?;
-        let q = query(&self.cypher(ALSO_BOUGHT))
+        let q = query(&self.cypher(&fill_recent(ALSO_BOUGHT)))
             .param("product", product.to_string())
             .param("buyers", param::count(caps.buyers_per_product))
-            .param("kept", param::count(RECENT_BUYERS_KEPT))
-            .param("key_len", param::count(RECENT_KEY_LEN))
             .param("per_buyer", param::count(caps.products_per_buyer))
             .param("limit", param::count(limit));
         scored(&self.read("also_bought", q).await?)
@@ -537,12 +534,10 @@ impl Neo4jGraph {
     pub(crate) async fn similar(&self, user: &UserId, limit: usize) -> Result<Vec<SimilarUser>> {
         let caps = self.caps();
         caps.check_limit(limit)?;
-        let q = query(&self.cypher(SIMILAR_USERS))
+        let q = query(&self.cypher(&fill_recent(SIMILAR_USERS)))
             .param("user", user.to_string())
             .param("seed", param::count(caps.seed_products))
             .param("buyers", param::count(caps.buyers_per_product))
-            .param("kept", param::count(RECENT_BUYERS_KEPT))
-            .param("key_len", param::count(RECENT_KEY_LEN))
             .param("limit", param::count(limit));
         let rows = self.read("similar_users", q).await?;
         rows.iter()

@@ -72,7 +72,7 @@ const RECENT_OF: &str = "CALL {
 /// `template` with `%RECENT_OF%` (the [`RECENT_OF`] subquery), `%KEPT%`
 /// ([`RECENT_BUYERS_KEPT`]) and `%KEY_LEN%` ([`RECENT_KEY_LEN`]) filled in; placeholders of
 /// names are left for [`Schema::cypher`].
-pub(crate) fn with_recent_of(template: &str) -> String {
+pub(crate) fn fill_recent(template: &str) -> String {
     template
         .replace("%RECENT_OF%", RECENT_OF)
         .replace("%KEPT%", &RECENT_BUYERS_KEPT.to_string())
@@ -146,7 +146,7 @@ impl Schema {
     /// missing (graphs written before the counters or the lists existed).
     pub(crate) fn recount(&self, only_missing: bool) -> Vec<String> {
         let recent =
-            |filter: &str| self.cypher(&with_recent_of(RECOUNT_RECENT).replace("%WHERE%", filter));
+            |filter: &str| self.cypher(&fill_recent(RECOUNT_RECENT).replace("%WHERE%", filter));
         if only_missing {
             vec![
                 self.cypher(&RECOUNT.replace("%WHERE%", "WHERE s IS NULL")),

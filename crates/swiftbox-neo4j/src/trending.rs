@@ -168,7 +168,8 @@ CALL {
 
 /// Deletes the buckets of the product `row.id` (with the product, before a product starts
 /// afresh, before a rebuild). The hint keeps the `(product, hour)` index in a plan made on an
-/// empty label and cached (`CYPHER replan=skip`); the `hour` bound lets that index answer.
+/// empty label (which Neo4j keeps until the statistics drift: a label scan per row meanwhile);
+/// the `hour` bound lets that index answer.
 pub(crate) const BUCKETS_DELETE: &str = "CALL {
   WITH row
   MATCH (b:%SwiftboxTrendBucket%) USING INDEX b:%SwiftboxTrendBucket%(product, hour)
@@ -353,7 +354,7 @@ impl Neo4jGraph {
         }
         let next = self
             .cypher(&REBUILD_NEXT.replace("%WHERE%", if all { "" } else { "AND s.trend IS NULL" }));
-        let read = format!("{}{}", crate::apply::NO_REPLAN, self.cypher(REBUILD_READ));
+        let read = self.cypher(REBUILD_READ);
         let write = self.cypher(
             &REBUILD_WRITE
                 .replace("%VALUE%", VALUE)

@@ -12,9 +12,7 @@ use chrono::Duration;
 use common::buckets::{assert_buckets_exact, assert_trending_same, raw, stored_buckets};
 use common::*;
 use swiftbox_core::memory::MemoryGraph;
-use swiftbox_core::{
-    EntityKind, EntityRef, Error, GraphChange, GraphStore, PopularQuery, PopularityMetric,
-};
+use swiftbox_core::{EntityKind, Error, GraphChange, GraphStore, PopularQuery, PopularityMetric};
 use swiftbox_neo4j::Neo4jGraph;
 
 /// Product id -> (purchases, units, buyers).
@@ -98,13 +96,6 @@ async fn step(g: &Neo4jGraph, mem: &MemoryGraph, changes: &[GraphChange], name: 
     assert_counters_exact(g, name).await;
     assert_popular_same(g, mem, name).await;
     assert_trending_same(g, mem, name).await;
-}
-
-fn del(kind: EntityKind, id: impl ToString, version: u64) -> GraphChange {
-    GraphChange::Delete {
-        entity: EntityRef::new(kind, id.to_string()),
-        version,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,24 +257,6 @@ fn racing_batch(rng: &mut Lcg, round: u128, batch: u128) -> Vec<GraphChange> {
             up(order(n, u, &items, now(), 1))
         })
         .collect()
-}
-
-/// Applies a batch, retrying a retryable failure (a deadlock between the concurrent
-/// transactions) as the reconciler does.
-async fn apply_retrying(g: &Neo4jGraph, changes: &[GraphChange]) {
-    for attempt in 0.. {
-        match g.apply(changes).await {
-            Ok(report) => {
-                assert!(report.deferred.is_empty(), "{report:?}");
-                return;
-            }
-            Err(e) if e.is_retryable() && attempt < 20 => {
-                println!("retrying a batch after: {e}");
-                continue;
-            }
-            Err(e) => panic!("apply: {e}"),
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

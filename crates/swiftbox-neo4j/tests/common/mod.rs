@@ -137,6 +137,31 @@ pub fn up(r: GraphRecord) -> GraphChange {
     GraphChange::Upsert(r)
 }
 
+pub fn del(kind: EntityKind, id: impl ToString, version: u64) -> GraphChange {
+    GraphChange::Delete {
+        entity: swiftbox_core::EntityRef::new(kind, id.to_string()),
+        version,
+    }
+}
+
+/// Applies a batch that defers nothing, retrying a retryable failure (a deadlock between
+/// concurrent transactions) as the reconciler does.
+pub async fn apply_retrying(g: &Neo4jGraph, changes: &[GraphChange]) {
+    for attempt in 0.. {
+        match g.apply(changes).await {
+            Ok(report) => {
+                assert!(report.deferred.is_empty(), "{report:?}");
+                return;
+            }
+            Err(e) if e.is_retryable() && attempt < 20 => {
+                println!("retrying a batch after: {e}");
+                continue;
+            }
+            Err(e) => panic!("apply: {e}"),
+        }
+    }
+}
+
 /// A shop: 4 categories, `users` users (the last fifth never buy), `products` products,
 /// `orders` orders of 1..=4 distinct products over the 10 days before [`now`], some reviews,
 /// and views (returned separately: they go through `record_view`).
