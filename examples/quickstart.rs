@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use swiftbox_core::generator::{DemoShop, ShopSpec};
 use swiftbox_core::memory::{MemoryGraph, MemoryStore};
+use swiftbox_core::prelude::*;
 use swiftbox_core::{
     GraphStore, NewOrder, NewOrderItem, NewUser, PageRequest, PopularQuery, PopularityMetric,
     PrimaryStore, ProductId, Reason, Result, ShippingAddress, TrendingQuery, UserId,
@@ -47,7 +48,7 @@ async fn main() -> Result<()> {
     for r in graph.recommendations_for(&buyer, 5).await? {
         let why = match &r.reason {
             Reason::CoPurchased { because } => format!(
-                "bought by {} customers who also bought {}",
+                "score {:.2}: customers like you who bought {} also bought it",
                 r.score,
                 because.iter().map(&name).collect::<Vec<_>>().join(", ")
             ),

@@ -13,7 +13,8 @@
 mod stores;
 
 use swiftbox_core::generator::{DemoShop, ShopSpec};
-use swiftbox_core::{NewUser, PrimaryStore, ProductPatch, Result};
+use swiftbox_core::prelude::*;
+use swiftbox_core::{NewUser, ProductPatch, Result};
 use swiftbox_sync::testing::FaultyGraph;
 use swiftbox_sync::SyncConfig;
 

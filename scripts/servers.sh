@@ -2,8 +2,9 @@
 # Installs (once, cached), starts, checks and stops the real servers SwiftBox's
 # tests run against, from package registries only:
 #
-#   - Neo4j Community 5.26 (org.neo4j.test:neo4j-harness from Maven Central),
-#     started by scripts/neo4j-harness (Bolt, authentication on);
+#   - Neo4j Community 5.26 (the embedded DBMS of org.neo4j:neo4j from Maven
+#     Central), run by scripts/neo4j-server with a persistent store (Bolt,
+#     authentication on, transaction logs kept, crash recovery);
 #   - FerretDB 1.24.2 (github.com/FerretDB/FerretDB from the Go module proxy),
 #     a MongoDB wire-protocol server, on its SQLite backend, started by
 #     scripts/ferretdb.
@@ -19,28 +20,34 @@
 # `<path> -listen 127.0.0.1:<port> -data-dir <dir> -uri-file <file>`.
 #
 #   scripts/servers.sh neo4j-private start <dir>   # one more Neo4j, state in <dir>
-#   scripts/servers.sh neo4j-private stop <dir>
+#   scripts/servers.sh neo4j-private stop <dir>    # SIGTERM: clean shutdown, data kept
+#   scripts/servers.sh neo4j-private kill <dir>    # SIGKILL: a crash, data kept
+#   scripts/servers.sh neo4j-private wipe <dir>    # stop, then delete its store
+#   scripts/servers.sh neo4j-private freeze <dir>  # SIGSTOP: hangs, answers nothing
+#   scripts/servers.sh neo4j-private thaw <dir>    # SIGCONT after freeze
 #
 # `neo4j-private` is for tests that stop and start a Neo4j of their own (the
-# shared one must stay up for everyone else). `start` launches one more harness
-# with its own data, pid and log in <dir>, waits until it answers and prints
-# its `export SWIFTBOX_NEO4J_*` lines; `stop` stops it (SIGTERM, as `stop`
-# does). Started again on the same <dir>, it listens on the same port with the
-# same password, so a client's URI stays valid across the restart; its DATA
-# does not survive (the harness keeps its store in a fresh directory per start,
-# deleted on stop), so the restarted database is empty. It never builds the
-# harness: when `start` has not built it yet, it exits with status 3.
+# shared one must stay up for everyone else). `start` launches one more Neo4j
+# with its own store, pid and log in <dir>, waits until it answers and prints
+# its `export SWIFTBOX_NEO4J_*` lines. Started again on the same <dir> (after
+# `stop`, or after `kill`, when Neo4j first recovers from its transaction logs),
+# it opens the same store and listens on the same port with the same password,
+# so a client's URI stays valid and its data is there. `wipe` deletes the store
+# (the port and password stay). It never builds Neo4j: when `start` has not
+# built it yet, it exits with status 3.
 #
 # `start` twice is harmless: running servers are reused and the same exports
-# printed. `stop` stops only the processes `start` started (by recorded pid)
-# and removes their data. Both servers listen on 127.0.0.1 only.
+# printed; a shared Neo4j that died is started again on its store. `stop`
+# stops only the processes `start` started (by recorded pid) and removes their
+# data. Both servers listen on 127.0.0.1 only.
 #
 # Environment (all optional):
 #   SWIFTBOX_CACHE_DIR      built artifacts (default ${XDG_CACHE_HOME:-~/.cache}/swiftbox)
 #   SWIFTBOX_STATE_DIR      pids, logs and data of the running servers
 #                           (default ${TMPDIR:-/tmp}/swiftbox-servers-<hash of this checkout>)
-#   SWIFTBOX_START_TIMEOUT  seconds to wait for each server to answer (default 120)
-#   SWIFTBOX_NEO4J_JVM_OPTS JVM options of the Neo4j harness, replacing the default
+#   SWIFTBOX_START_TIMEOUT  seconds to wait for each server to answer (default 300: a
+#                           bound for a loaded machine, not an expectation)
+#   SWIFTBOX_NEO4J_JVM_OPTS JVM options of Neo4j, replacing the default
 #                           `-Xms512m -Xmx2g -XX:+UseParallelGC` (whitespace-separated)
 set -euo pipefail
 
@@ -49,7 +56,7 @@ SCRIPTS="$ROOT/scripts"
 CACHE_DIR="${SWIFTBOX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/swiftbox}"
 ROOT_HASH="$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
 STATE_DIR="${SWIFTBOX_STATE_DIR:-${TMPDIR:-/tmp}/swiftbox-servers-$ROOT_HASH}"
-START_TIMEOUT="${SWIFTBOX_START_TIMEOUT:-120}"
+START_TIMEOUT="${SWIFTBOX_START_TIMEOUT:-300}"
 NEO4J_USER=neo4j
 
 log() { printf 'servers.sh: %s\n' "$*" >&2; }
@@ -71,11 +78,13 @@ java_bin() {
   fi
 }
 
+NEO4J_SRC="$SCRIPTS/neo4j-server"
+NEO4J_MAIN="$NEO4J_SRC/src/main/java/dev/swiftbox/neo4jserver/Main.java"
+
 neo4j_install_dir() {
-  local src="$SCRIPTS/neo4j-harness"
   KEY_TOOL=("$(java_bin)/java" -version)
-  printf '%s/neo4j-harness-%s\n' "$CACHE_DIR" \
-    "$(cache_key "$src/pom.xml" "$src/src/main/java/dev/swiftbox/harness/Main.java")"
+  printf '%s/neo4j-server-%s\n' "$CACHE_DIR" \
+    "$(cache_key "$NEO4J_SRC/pom.xml" "$NEO4J_MAIN")"
 }
 
 ferretdb_install_dir() {
@@ -95,29 +104,71 @@ prune_cache() {
   done
 }
 
+# The JVM options of every Neo4j we run (the install's training run included,
+# so its class archive matches). JVM: full tiered JIT (C2), parallel GC and a
+# 2 GiB heap, for throughput (the benchmarks and the bigger tests run on this
+# server); see docs/TESTING.md for the start-up time this costs.
+# SWIFTBOX_NEO4J_JVM_OPTS replaces these options (e.g. the start-up-tuned
+# `-Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1`). The --add-opens are those
+# of Neo4j's own launcher (the page cache wants direct buffer access).
+neo4j_jvm_opts() {
+  local -a opts
+  read -r -a opts <<<"${SWIFTBOX_NEO4J_JVM_OPTS:--Xms512m -Xmx2g -XX:+UseParallelGC}"
+  NEO4J_JVM_OPTS=("${opts[@]}" -XX:+ExitOnOutOfMemoryError
+    --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED
+    --add-opens=java.base/sun.nio.ch=ALL-UNNAMED)
+}
+
+# The install is: lib/ (Neo4j's jars from Maven Central), swiftbox-neo4j-server.jar
+# (the launcher), classpath.args (a `-cp` argument file naming every jar in a
+# fixed order) and app.jsa, a class-data-sharing archive of the classes a start
+# and a first query load, written by a training run of the launcher (so later
+# starts skip loading and verifying them: faster, see docs/TESTING.md). Without
+# app.jsa (its training run failed) Neo4j runs as well, only slower to start.
 install_neo4j() {
-  local dir src tmp jbin
+  local dir tmp jbin port
   dir="$(neo4j_install_dir)"
   [[ -f "$dir/ok" ]] && return 0
   command -v mvn >/dev/null || die "neo4j: mvn (Maven) is not installed"
   jbin="$(java_bin)"
   "$jbin/java" -version 2>&1 | grep -Eq 'version "(17|21)' \
     || log "warning: Neo4j 5.26 supports Java 17 and 21; found: $("$jbin/java" -version 2>&1 | head -1)"
-  src="$SCRIPTS/neo4j-harness"
   tmp="$(mktemp -d "$CACHE_DIR/.neo4j-build.XXXXXX")"
-  log "neo4j: resolving org.neo4j.test:neo4j-harness from Maven Central (first run only)..."
-  if ! mvn -B -q -f "$src/pom.xml" dependency:copy-dependencies \
+  log "neo4j: resolving org.neo4j:neo4j from Maven Central (first run only)..."
+  if ! mvn -B -q -f "$NEO4J_SRC/pom.xml" dependency:copy-dependencies \
         -DincludeScope=runtime -DoutputDirectory="$tmp/lib" >"$tmp/build.log" 2>&1; then
     cat "$tmp/build.log" >&2
-    die "neo4j: Maven could not resolve the harness (log above)"
+    die "neo4j: Maven could not resolve org.neo4j:neo4j (log above)"
   fi
+  rm -rf "$NEO4J_SRC/target"  # Maven leaves an empty target/ behind
   log "neo4j: compiling the launcher..."
-  "$jbin/javac" --release 17 -d "$tmp/classes" -cp "$tmp/lib/*" \
-    "$src/src/main/java/dev/swiftbox/harness/Main.java" >&2 || die "neo4j: javac failed"
-  touch "$tmp/ok"
+  "$jbin/javac" --release 17 -d "$tmp/classes" -cp "$tmp/lib/*" "$NEO4J_MAIN" >&2 \
+    || die "neo4j: javac failed"
+  "$jbin/jar" --create --file "$tmp/swiftbox-neo4j-server.jar" -C "$tmp/classes" . \
+    || die "neo4j: jar failed"
+  rm -rf "$tmp/classes"
+  # Class-data sharing wants jar files only, in the same order at every start.
+  { printf -- '-cp '; printf '%s' "$dir/swiftbox-neo4j-server.jar"
+    (cd "$tmp/lib" && LC_ALL=C ls -1 -- *.jar) | while read -r jar; do printf ':%s' "$dir/lib/$jar"; done
+    printf '\n'; } >"$tmp/classpath.args"
   rm -rf "$dir" && mv "$tmp" "$dir"
-  rm -rf "$src/target"  # Maven leaves an empty target/ behind
-  prune_cache neo4j-harness "$dir"
+  log "neo4j: training run for the class archive (first run only)..."
+  neo4j_jvm_opts
+  port="$(free_port)"
+  # Bounded (a hung training run must not hang `start`): under load it takes ~40 s.
+  if SWIFTBOX_NEO4J_PASSWORD="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
+      timeout 300 "$jbin/java" "${NEO4J_JVM_OPTS[@]}" -XX:ArchiveClassesAtExit="$dir/app.jsa.tmp" \
+        "@$dir/classpath.args" dev.swiftbox.neo4jserver.Main --train \
+        "$dir/train" "$port" "$dir/train.uri" </dev/null >"$dir/train.log" 2>&1 \
+      && [[ -s "$dir/app.jsa.tmp" ]]; then
+    mv "$dir/app.jsa.tmp" "$dir/app.jsa"
+    rm -rf "$dir/train" "$dir/train.log"
+  else
+    rm -rf "$dir/app.jsa.tmp" "$dir/train"
+    log "warning: neo4j: the training run failed (log: $dir/train.log); starting without a class archive"
+  fi
+  touch "$dir/ok"
+  prune_cache neo4j-server "$dir"
   log "neo4j: installed in $dir"
 }
 
@@ -165,27 +216,27 @@ healthy() {
   ours_alive "$1" && [[ -s "$STATE_DIR/$1.uri" ]] && probe "$1" "$(<"$STATE_DIR/$1.uri")"
 }
 
-launch_neo4j() { # install-dir [bolt-port]
-  local dir="$1" port="${2:-}" work="$STATE_DIR/neo4j"
-  [[ -n "$port" ]] || port="$(free_port)"
-  rm -rf "$work" "$STATE_DIR/neo4j.uri" && mkdir -p "$work"
+# Starts Neo4j on the store in $STATE_DIR/neo4j (created on the first start,
+# kept after: a restart, also after a crash, finds its data there), on the
+# port in neo4j.port (chosen once) with the password in neo4j.password (set
+# in a new store only). Its output is appended to neo4j.log.
+launch_neo4j() { # install-dir
+  local dir="$1" home="$STATE_DIR/neo4j"
+  if [[ ! -s "$STATE_DIR/neo4j.password" ]]; then
+    [[ -d "$home/data" ]] && die "neo4j: $home has a store but $STATE_DIR/neo4j.password is gone; the store keeps its own password (\`neo4j-private wipe\` or \`stop\` to start afresh)"
+    (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$STATE_DIR/neo4j.password")
+  fi
+  [[ -s "$STATE_DIR/neo4j.port" ]] || free_port >"$STATE_DIR/neo4j.port"
+  rm -f "$STATE_DIR/neo4j.uri" && mkdir -p "$home"
+  neo4j_jvm_opts
+  local -a share=()
+  [[ -s "$dir/app.jsa" ]] && share=(-XX:SharedArchiveFile="$dir/app.jsa")
   # The password reaches the JVM through its environment, not its command line.
-  # JVM: full tiered JIT (C2), parallel GC and a 2 GiB heap, for throughput
-  # (the benchmarks and the bigger tests run on this server); see
-  # docs/TESTING.md for the start-up time this costs. SWIFTBOX_NEO4J_JVM_OPTS
-  # replaces these options (e.g. the start-up-tuned `-Xmx1g -XX:+UseSerialGC
-  # -XX:TieredStopAtLevel=1`). The --add-opens are those of Neo4j's own
-  # launcher (the page cache wants direct buffer access).
-  local -a jvm_opts
-  read -r -a jvm_opts <<<"${SWIFTBOX_NEO4J_JVM_OPTS:--Xms512m -Xmx2g -XX:+UseParallelGC}"
   SWIFTBOX_NEO4J_PASSWORD="$(<"$STATE_DIR/neo4j.password")" \
-    setsid "$(java_bin)/java" "${jvm_opts[@]}" -XX:+ExitOnOutOfMemoryError \
-      --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED \
-      --add-opens=java.base/sun.nio.ch=ALL-UNNAMED \
-      -Dswiftbox.state="$work" \
-      -cp "$dir/classes:$dir/lib/*" dev.swiftbox.harness.Main \
-      "$work" "$port" "$STATE_DIR/neo4j.uri" \
-      </dev/null >"$STATE_DIR/neo4j.log" 2>&1 9>&- &
+    setsid "$(java_bin)/java" "${NEO4J_JVM_OPTS[@]}" "${share[@]}" \
+      "@$dir/classpath.args" dev.swiftbox.neo4jserver.Main \
+      "$home" "$(<"$STATE_DIR/neo4j.port")" "$STATE_DIR/neo4j.uri" \
+      </dev/null >>"$STATE_DIR/neo4j.log" 2>&1 9>&- &
   echo $! >"$STATE_DIR/neo4j.pid"
 }
 
@@ -205,7 +256,7 @@ free_port() {
 # Prints the tail of server $1's logs (the launcher's, and Neo4j's own).
 show_logs() {
   local f
-  for f in "$STATE_DIR/$1.log" "$STATE_DIR/$1"/*/neo4j.log "$STATE_DIR/$1"/*/logs/debug.log; do
+  for f in "$STATE_DIR/$1.log" "$STATE_DIR/$1"/logs/debug.log; do
     [[ -s "$f" ]] || continue
     log "last lines of $f:"
     tail -n 30 "$f" >&2 || true
@@ -240,27 +291,38 @@ running_pid() {
   [[ -e "/proc/$1" && "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]
 }
 
-# Stops server $1 if it is ours: SIGTERM, wait up to 30 s for the process to
-# be gone, then SIGKILL and wait again. Once the pid is confirmed ours, the
-# wait follows the pid alone (an exiting process's command line reads empty).
+# Sends SIG$2 to pid $1 and waits up to $3 seconds for the process to be gone;
+# false if it is still there. The wait follows the pid alone (an exiting
+# process's command line reads empty).
+signal_and_wait() {
+  local pid="$1" i
+  kill "-$2" "$pid" 2>/dev/null || true
+  for ((i = 0; i < $3 * 5; i++)); do
+    running_pid "$pid" || return 0
+    sleep 0.2
+  done
+  ! running_pid "$pid"
+}
+
+# Stops server $1 if it is ours. With TERM (the default): SIGTERM, wait up to
+# 30 s for the process to be gone, then SIGKILL and wait again. With KILL:
+# SIGKILL straight away, as a crash would (no shutdown; the data stays as the
+# crash left it), and wait.
 stop_one() {
-  local name="$1" pid i
+  local name="$1" sig="${2:-TERM}" pid
   if ours_alive "$name"; then
     pid="$(<"$STATE_DIR/$name.pid")"
-    log "$name: stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do
-      running_pid "$pid" || break
-      sleep 0.2
-    done
-    if running_pid "$pid"; then
-      log "$name: pid $pid ignored SIGTERM for 30 s, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 50; i++)); do
-        running_pid "$pid" || break
-        sleep 0.2
-      done
-      running_pid "$pid" && die "$name: pid $pid survived SIGKILL"
+    if [[ "$sig" == TERM ]]; then
+      log "$name: stopping pid $pid"
+      if ! signal_and_wait "$pid" TERM 30; then
+        log "$name: pid $pid ignored SIGTERM for 30 s, sending SIGKILL"
+        sig=KILL
+      fi
+    else
+      log "$name: killing pid $pid (SIGKILL)"
+    fi
+    if [[ "$sig" == KILL ]]; then
+      signal_and_wait "$pid" KILL 30 || die "$name: pid $pid survived SIGKILL"
     fi
   fi
   rm -f "$STATE_DIR/$name.pid" "$STATE_DIR/$name.uri"
@@ -311,9 +373,6 @@ cmd_start() {
 
   if ((need_neo4j)); then
     stop_one neo4j  # a half-dead one of ours, if any
-    if [[ ! -s "$STATE_DIR/neo4j.password" ]]; then
-      (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$STATE_DIR/neo4j.password")
-    fi
     log "neo4j: starting (log: $STATE_DIR/neo4j.log)"
     launch_neo4j "$(neo4j_install_dir)"
   fi
@@ -371,23 +430,43 @@ print_neo4j_exports() {
   printf "export SWIFTBOX_NEO4J_PASSWORD='%s'\n" "$(<"$STATE_DIR/neo4j.password")"
 }
 
-# neo4j-private start|stop <dir>: a Neo4j of a test's own, state in <dir>.
+# neo4j-private start|stop|kill|wipe|freeze|thaw <dir>: a Neo4j of a test's own, state in <dir>.
 cmd_neo4j_private() {
   local action="${1:-}" dir="${2:-}"
-  [[ "$action" == start || "$action" == stop ]] && [[ -n "$dir" ]] \
-    || { echo "usage: $0 neo4j-private start|stop <dir>" >&2; exit 2; }
+  [[ "$action" =~ ^(start|stop|kill|wipe|freeze|thaw)$ ]] && [[ -n "$dir" ]] \
+    || { echo "usage: $0 neo4j-private start|stop|kill|wipe|freeze|thaw <dir>" >&2; exit 2; }
   mkdir -p "$CACHE_DIR" "$dir"
   STATE_DIR="$(cd "$dir" && pwd)"
   chmod 700 "$STATE_DIR"
   lock
-  if [[ "$action" == stop ]]; then
-    stop_one neo4j
-    return 0
-  fi
+  case "$action" in
+    freeze | thaw)
+      # A frozen JVM (SIGSTOP) keeps its sockets open and answers nothing, as a stalled server.
+      ours_alive neo4j || die "neo4j: not running, nothing to $action"
+      kill "-$([[ "$action" == freeze ]] && echo STOP || echo CONT)" "$(<"$STATE_DIR/neo4j.pid")"
+      return 0
+      ;;
+    stop)
+      # A frozen process cannot act on SIGTERM until it runs again.
+      ours_alive neo4j && kill -CONT "$(<"$STATE_DIR/neo4j.pid")" 2>/dev/null || true
+      stop_one neo4j
+      return 0
+      ;;
+    kill)
+      stop_one neo4j KILL
+      return 0
+      ;;
+    wipe)
+      ours_alive neo4j && kill -CONT "$(<"$STATE_DIR/neo4j.pid")" 2>/dev/null || true
+      stop_one neo4j
+      rm -rf "$STATE_DIR/neo4j" "$STATE_DIR/neo4j.log"
+      return 0
+      ;;
+  esac
   local install
   install="$(neo4j_install_dir)"
   if [[ ! -f "$install/ok" ]]; then
-    log "neo4j harness not built (no $install); \`scripts/servers.sh start\` builds it"
+    log "neo4j not built (no $install); \`scripts/servers.sh start\` builds it"
     exit 3
   fi
   if healthy neo4j; then
@@ -395,12 +474,8 @@ cmd_neo4j_private() {
     return 0
   fi
   stop_one neo4j
-  if [[ ! -s "$STATE_DIR/neo4j.password" ]]; then
-    (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$STATE_DIR/neo4j.password")
-  fi
-  [[ -s "$STATE_DIR/neo4j.port" ]] || free_port >"$STATE_DIR/neo4j.port"
-  log "neo4j (private): starting on port $(<"$STATE_DIR/neo4j.port") (log: $STATE_DIR/neo4j.log)"
-  launch_neo4j "$install" "$(<"$STATE_DIR/neo4j.port")"
+  log "neo4j (private): starting on port $(cat "$STATE_DIR/neo4j.port" 2>/dev/null || echo '<new>') (log: $STATE_DIR/neo4j.log)"
+  launch_neo4j "$install"
   wait_ready neo4j
   print_neo4j_exports
 }
@@ -412,7 +487,7 @@ case "${1:-}" in
   ferretdb-bin) cmd_ferretdb_bin ;;
   neo4j-private) cmd_neo4j_private "${2:-}" "${3:-}" ;;
   *)
-    echo "usage: $0 start|stop|status|ferretdb-bin|neo4j-private start|stop <dir>" >&2
+    echo "usage: $0 start|stop|status|ferretdb-bin|neo4j-private start|stop|kill|wipe|freeze|thaw <dir>" >&2
     exit 2
     ;;
 esac

@@ -3,22 +3,27 @@
 //! With `SWIFTBOX_MONGO_URI` and `SWIFTBOX_NEO4J_URI` set (plus `SWIFTBOX_MONGO_DB`,
 //! `SWIFTBOX_NEO4J_USER`, `SWIFTBOX_NEO4J_PASSWORD` as the backends document), the real
 //! servers; otherwise fresh in-memory stores, which the example seeds itself.
+//!
+//! Nothing here migrates by hand: `MongoStore::from_env` creates its indexes and
+//! `Neo4jGraph::connect_from_env` migrates the graph's schema when the database (or
+//! `SWIFTBOX_NEO4J_NAMESPACE`) lacks it, so both examples work on databases nothing else has
+//! opened yet.
 
 use std::sync::Arc;
 
 use swiftbox_core::memory::{MemoryGraph, MemoryStore};
-use swiftbox_core::{Error, GraphStore, PrimaryStore, Result};
+use swiftbox_core::{Error, GraphStore, PrimaryBackend, Result};
 use swiftbox_sync::{Reconciler, SyncConfig, Synced};
 
-/// The primary store behind a trait object (a `PrimaryStore` itself).
-pub type DynPrimary = Arc<dyn PrimaryStore>;
+/// The primary store behind a trait object (a `PrimaryStore` and `SyncLedger` itself).
+pub type DynPrimary = Arc<dyn PrimaryBackend>;
 /// The graph behind a trait object (a `GraphStore` itself).
 pub type DynGraph = Arc<dyn GraphStore>;
 
 /// The stores an example works on.
 pub struct Stores {
     /// The system of record.
-    pub primary: Arc<dyn PrimaryStore>,
+    pub primary: Arc<dyn PrimaryBackend>,
     /// The graph.
     pub graph: Arc<dyn GraphStore>,
     /// True for fresh in-memory stores (empty: seed them).

@@ -25,6 +25,10 @@ pub struct Env {
     pub graph: Neo4jGraph,
     /// Drops the database and wipes the namespace when dropped.
     pub cleanup: Cleanup,
+    /// The Neo4j server, for a driver of the test's own (tampering, locks).
+    pub neo4j: Neo4jServer,
+    /// The graph's namespace: every label is prefixed `{namespace}_`.
+    pub namespace: String,
 }
 
 /// The servers, or `None` when the test is skipped (`swiftbox_testsupport` says so on stderr;
@@ -66,6 +70,8 @@ pub async fn env(test: &str) -> Option<Env> {
         mongo,
         graph,
         cleanup,
+        neo4j: neo4j_server,
+        namespace,
     })
 }
 

@@ -1,13 +1,17 @@
 //! The seed shop's data flow end to end through `Synced<MongoStore, Neo4jGraph>`: users,
 //! categories, products, orders, a review and views go to MongoDB; the graph answers from them
-//! as soon as each write returns.
+//! as soon as each write is synced. The inline apply usually makes that immediate, but on a
+//! loaded machine it may run past its timeout and leave the change owed (as designed), so the
+//! test waits with `Synced::wait_synced` (read your writes) instead of assuming it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use swiftbox_core::prelude::*;
 use swiftbox_core::{
     CategoryId, Currency, EntityKind, GraphRecord, GraphStore, Money, NewCategory, NewOrder,
-    NewOrderItem, NewProduct, NewReview, NewUser, PageRequest, PopularQuery, PopularityMetric,
-    PrimaryStore, ProductId, ProductPatch, Reason, Recommendation,
+    NewOrderItem, NewProduct, NewReview, NewUser, OwedQuery, PageRequest, PopularQuery,
+    PopularityMetric, ProductId, ProductPatch, Reason, Recommendation,
 };
 use swiftbox_mongo::MongoStore;
 use swiftbox_neo4j::Neo4jGraph;
@@ -40,15 +44,43 @@ async fn product(
     p.id
 }
 
+/// Read your writes: waits until the graph has acknowledged every change this test's store owes
+/// (the test owns its database, so these are exactly its own writes).
+async fn settle(store: &Store) {
+    let owed = must(
+        store
+            .primary()
+            .owed_changes(&OwedQuery::oldest(10_000))
+            .await,
+        "owed changes",
+    );
+    for o in owed {
+        must(
+            store
+                .wait_synced(&o.entity, o.version, Duration::from_secs(120))
+                .await,
+            "wait synced",
+        );
+    }
+}
+
 fn usd(minor: i64) -> Money {
     Money::new(minor, Currency::USD)
 }
 
-fn co_purchased(product: ProductId, name: &str, because: ProductId) -> Recommendation {
+/// A recommendation reached through one peer who shares one seed product with the user and has
+/// `peer_lines` purchase lines: scored `1 / sqrt(peer_lines)`, rounded to 9 decimals (the
+/// semantics in `GraphStore::recommendations_for`'s docs).
+fn co_purchased(
+    product: ProductId,
+    name: &str,
+    because: ProductId,
+    peer_lines: u32,
+) -> Recommendation {
     Recommendation {
         product,
         name: name.into(),
-        score: 1.0,
+        score: swiftbox_core::graph::round_score(1.0 / f64::from(peer_lines).sqrt()),
         reason: Reason::CoPurchased {
             because: vec![because],
         },
@@ -113,6 +145,7 @@ async fn the_shop_flows_from_mongo_to_neo4j_and_orders_show_at_once() {
     let dune = product(&store, "Dune", 1500, books.id, 10).await;
     let chess = product(&store, "Chess Set", 1999, games.id, 5).await;
 
+    settle(&store).await;
     // The graph has every node the moment the writes returned.
     let counts = must(graph.counts().await, "counts");
     assert_eq!(counts.entities.get(&EntityKind::User), Some(&3));
@@ -148,6 +181,7 @@ async fn the_shop_flows_from_mongo_to_neo4j_and_orders_show_at_once() {
         "bob's order",
     );
     assert_eq!(bobs.total, usd(3999 + 2 * 2999 + 1999));
+    settle(&store).await;
     let history = must(graph.purchase_history(&bob.id, 10).await, "history");
     assert_eq!(history.len(), 3, "{history:?}");
     assert!(history.iter().all(|h| h.order_id == bobs.id));
@@ -167,6 +201,7 @@ async fn the_shop_flows_from_mongo_to_neo4j_and_orders_show_at_once() {
             .await,
         "ann's order",
     );
+    settle(&store).await;
     let history = must(graph.purchase_history(&ann.id, 10).await, "history");
     assert_eq!(history.len(), 1, "{history:?}");
     let h = &history[0];
@@ -181,8 +216,9 @@ async fn the_shop_flows_from_mongo_to_neo4j_and_orders_show_at_once() {
     );
     let recs = must(graph.recommendations_for(&ann.id, 5).await, "recs");
     let mut expected = vec![
-        co_purchased(go, "The Go Book", rust),
-        co_purchased(chess, "Chess Set", rust),
+        // Bob, the one peer, shares Rust in Action and has three lines.
+        co_purchased(go, "The Go Book", rust, 3),
+        co_purchased(chess, "Chess Set", rust, 3),
     ];
     expected.sort_by_key(|r| r.product); // equal scores: id ascending
     assert_eq!(recs, expected);
@@ -240,6 +276,7 @@ async fn the_shop_flows_from_mongo_to_neo4j_and_orders_show_at_once() {
             .await,
         "review",
     );
+    settle(&store).await;
     let reviews = must(graph.records(EntityKind::Review, None, 10).await, "reviews");
     assert!(
         matches!(&reviews[..], [GraphRecord::Review(r)] if r.id == review.id && r.rating == 5 && r.user == ann.id),
@@ -279,6 +316,7 @@ async fn the_shop_flows_from_mongo_to_neo4j_and_orders_show_at_once() {
             .await,
         "reprice",
     );
+    settle(&store).await;
     let products = must(
         graph.records(EntityKind::Product, None, 10).await,
         "products",
@@ -292,6 +330,7 @@ async fn the_shop_flows_from_mongo_to_neo4j_and_orders_show_at_once() {
     assert_eq!(history[0].unit_price, usd(3999));
 
     must(store.delete_user(&bob.id).await, "delete bob");
+    settle(&store).await;
     let recs = must(graph.recommendations_for(&ann.id, 5).await, "recs");
     assert!(
         recs.iter()
@@ -301,14 +340,15 @@ async fn the_shop_flows_from_mongo_to_neo4j_and_orders_show_at_once() {
     assert!(must(graph.purchase_history(&bob.id, 10).await, "history").is_empty());
     assert_eq!(must(graph.counts().await, "counts").purchases, 1);
 
-    // Everything went inline: nothing owed, no drift, no inline failure.
+    // Nothing owed, no drift. (Not "no inline failure": on a loaded machine an inline apply
+    // may run past its timeout, as the first applies into a fresh Neo4j namespace do while
+    // their plans are made; the change stays owed and `settle` applied it. Asserting on that
+    // count made this test fail by timing in CI.)
     let reconciler = store.reconciler();
     let status = must(reconciler.status().await, "status");
     assert!(status.is_in_sync(), "{status}");
     let drift = must(reconciler.check().await, "check");
     assert!(drift.is_clean(), "{drift}");
-    let m = store.metrics().snapshot();
-    assert_eq!(m.inline_failed, 0, "{m:?}");
     swiftbox_sync::scenarios::assert_in_sync(&primary, &graph).await;
     drop(env.cleanup);
 }

@@ -1,12 +1,15 @@
 //! Issue 6's other fault scenarios on MongoDB + Neo4j: crash between the two writes, replay
-//! and reordering, tampering (through the graph API, and by hand in Neo4j), poison.
+//! and reordering, tampering (through the graph API, and by hand in Neo4j), poison (set aside,
+//! then applied on a retry), and applies timing out behind a lock (not poison).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use swiftbox_core::{EntityKind, GraphRecord, GraphStore, PrimaryStore, UserId};
+use swiftbox_core::prelude::*;
+use swiftbox_core::{EntityKind, EntityRef, GraphRecord, GraphStore, NewUser, UserId, UserPatch};
 use swiftbox_sync::scenarios::{self, Scenario, Workload};
 use swiftbox_sync::testing::FaultyGraph;
-use swiftbox_sync::{SyncConfig, Synced};
+use swiftbox_sync::{SyncConfig, Synced, WorkerConfig};
 
 use crate::common::{self, must};
 
@@ -161,4 +164,105 @@ async fn tampering_by_hand_in_neo4j_is_found_and_repaired_exactly() {
     let user = must(primary.get_user(&victim).await, "user");
     assert_eq!(email, Some(user.email));
     scenarios::assert_in_sync(&primary, &graph).await;
+}
+
+/// A graph that answers but cannot apply a change in time (here: a real write lock on the
+/// user's node, held by another Neo4j transaction, so the apply waits however fast the
+/// machine is) is overloaded, not facing poison: the worker's timed-out applies count against
+/// nothing and set nothing aside, and once the lock goes the change applies with no release
+/// by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_timing_out_behind_a_neo4j_lock_are_not_poison() {
+    let Some(env) = common::env("lock_timeout").await else {
+        return;
+    };
+    let (primary, graph) = (Arc::new(env.mongo), Arc::new(env.graph));
+    let store = Synced::from_arcs(
+        Arc::clone(&primary),
+        Arc::clone(&graph),
+        SyncConfig::deferred(),
+    );
+    // A patient worker settles the store before and after the lock; an impatient one (a short
+    // apply timeout, poison at the first failure) runs while the lock is held.
+    let patient = must(store.worker(scenarios::test_worker_config()), "worker");
+    let worker = must(
+        store.worker(WorkerConfig {
+            apply_timeout: Duration::from_secs(1),
+            set_aside_after: 1,
+            ..scenarios::test_worker_config()
+        }),
+        "worker",
+    );
+    let ann = must(
+        store
+            .create_user(NewUser::new("ann", "ann@example.com"))
+            .await,
+        "create user",
+    );
+    must(patient.drain().await, "drain");
+    let entity = EntityRef::new(EntityKind::User, ann.id);
+    assert!(must(primary.owed_change(&entity).await, "owed").is_none());
+
+    // Another transaction write-locks ann's node and keeps the lock.
+    let driver = must(
+        neo4rs::Graph::new(&env.neo4j.uri, &env.neo4j.user, &env.neo4j.password).await,
+        "neo4rs connect",
+    );
+    let mut locker = must(driver.start_txn().await, "start the locking transaction");
+    must(
+        locker
+            .run(
+                neo4rs::query(&format!(
+                    "MATCH (u:`{}_User` {{id: $id}}) SET u.version = u.version",
+                    env.namespace
+                ))
+                .param("id", ann.id.to_string()),
+            )
+            .await,
+        "lock ann's node",
+    );
+    let updated = must(
+        store
+            .update_user(
+                &ann.id,
+                UserPatch {
+                    is_admin: Some(true),
+                    ..UserPatch::default()
+                },
+            )
+            .await,
+        "update user",
+    );
+    for _ in 0..3 {
+        // Each apply waits for the lock until its timeout; the graph answers pings meanwhile.
+        let round = must(worker.run_once().await, "round");
+        assert_eq!((round.acked, round.set_aside), (0, 0), "{round:?}");
+    }
+    let owed = must(primary.owed_change(&entity).await, "owed").expect("still owed");
+    assert_eq!(
+        (owed.set_aside, owed.attempts),
+        (false, 0),
+        "a timeout is not poison: {owed:?}"
+    );
+
+    must(locker.rollback().await, "release the lock");
+    let applied = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            must(patient.run_once().await, "round");
+            if must(primary.owed_change(&entity).await, "owed").is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        applied.is_ok(),
+        "the change never applied once the lock was gone"
+    );
+    let users = must(graph.records(EntityKind::User, None, 10).await, "records");
+    assert_eq!(
+        users.iter().map(|r| r.version()).collect::<Vec<_>>(),
+        vec![updated.version]
+    );
 }

@@ -1,6 +1,7 @@
 //! Cross-crate tests on the real servers: `Synced<MongoStore, Neo4jGraph>` under the sync
-//! fault scenarios of issue 6 (`swiftbox_sync::scenarios`), a real Neo4j process stopped and
-//! started again, tampering done by hand in Neo4j, and the seed shop's data flow end to end.
+//! fault scenarios of `swiftbox_sync::scenarios`, a real Neo4j process (with its persistent
+//! store) stopped and started again and killed during applies, tampering done by hand in
+//! Neo4j, and the seed shop's data flow end to end.
 //!
 //! Every test gets a MongoDB database and a Neo4j namespace of its own (so they run in
 //! parallel on the shared servers) and drops / wipes them when it ends, also on failure. The
@@ -9,7 +10,12 @@
 //! when `CI` is set.
 
 mod common;
+mod crash;
 mod data_flow;
 mod faults;
+mod maintenance;
 mod outage;
+mod private_neo4j;
 mod restart;
+mod resync;
+mod soak;

@@ -8,11 +8,10 @@ use crate::common;
 /// the middle 60% while every graph call fails; all succeed on MongoDB, a worker running
 /// throughout catches up, `check()` finds zero drift and every purchase is counted once.
 ///
-/// 500 writes rather than the 10,000 (which the in-memory run does). Measured on the
-/// shared 2-core machine against FerretDB: 2,000 writes did not drain within the scenario's
-/// 300 s patience, because the scenario polls `sync_stats()` every 10 ms and on MongoStore
-/// that is 25 collection counts/finds per poll, which starve the worker on FerretDB.
-/// 500 writes took 28 s alone in a debug build (2026-11, FerretDB 1.24, Neo4j 5.26).
+/// 500 writes rather than the default 10,000 (which the in-memory run does): the scenario
+/// polls `sync_stats()` every 10 ms, on MongoStore 25 collection counts and finds per poll,
+/// which on FerretDB starve the worker, so thousands of writes do not drain within the
+/// scenario's patience (docs/performance-notes.md, "FerretDB").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_outage_of_500_mixed_writes_loses_nothing_on_mongo_and_neo4j() {
     let Some(env) = common::env("graph_outage").await else {

@@ -17,7 +17,7 @@
 //! signed tokens). That is acceptable for an example; a production deployment would pick one of
 //! those.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,11 +38,44 @@ struct Session {
     expires: Instant,
 }
 
-/// The in-process token table: digest of each live token → user and expiry.
+/// The tokens, and each user's tokens oldest first (so a user's count and oldest token are
+/// found without a scan).
+#[derive(Default)]
+struct Table {
+    tokens: HashMap<Digest32, Session>,
+    by_user: HashMap<UserId, VecDeque<Digest32>>,
+}
+
+impl Table {
+    fn remove(&mut self, key: &Digest32) -> Option<Session> {
+        let session = self.tokens.remove(key)?;
+        if let Some(mine) = self.by_user.get_mut(&session.user) {
+            mine.retain(|k| k != key);
+            if mine.is_empty() {
+                self.by_user.remove(&session.user);
+            }
+        }
+        Some(session)
+    }
+
+    fn drop_expired(&mut self, now: Instant) {
+        self.tokens.retain(|_, s| s.expires > now);
+        let tokens = &self.tokens;
+        self.by_user.retain(|_, mine| {
+            mine.retain(|k| tokens.contains_key(k));
+            !mine.is_empty()
+        });
+    }
+}
+
+/// The in-process token table: digest of each live token → user and expiry; at most
+/// `max_sessions` tokens, and at most `max_per_user` per user (a new log-in past it revokes
+/// that user's oldest token), so no one account can fill the table.
 pub struct Sessions {
-    table: Mutex<HashMap<Digest32, Session>>,
+    table: Mutex<Table>,
     ttl: Duration,
     max_sessions: usize,
+    max_per_user: usize,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -50,6 +83,7 @@ impl std::fmt::Debug for Sessions {
         f.debug_struct("Sessions")
             .field("ttl", &self.ttl)
             .field("max_sessions", &self.max_sessions)
+            .field("max_per_user", &self.max_per_user)
             .finish_non_exhaustive()
     }
 }
@@ -86,16 +120,25 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Sessions {
-    /// An empty table issuing tokens valid for `ttl`, holding at most `max_sessions` live ones.
+    /// An empty table issuing tokens valid for `ttl`, holding at most `max_sessions` live ones
+    /// (and 10 per user; see [`Sessions::with_max_per_user`]).
     pub fn new(ttl: Duration, max_sessions: usize) -> Self {
         Self {
-            table: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
             ttl,
             max_sessions,
+            max_per_user: 10,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Digest32, Session>> {
+    /// Keeps at most `max` (at least 1) live tokens per user: issuing one more revokes the
+    /// user's oldest.
+    pub fn with_max_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = max.max(1);
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         // A panic while holding the lock cannot leave the map half-updated (each operation is
         // one insert or remove), so a poisoned lock is safe to keep using.
         self.table.lock().unwrap_or_else(|p| p.into_inner())
@@ -111,20 +154,30 @@ impl Sessions {
         })?;
         let token = hex(&raw);
         let now = Instant::now();
+        let key = digest(&token);
         let mut table = self.lock();
-        if table.len() >= self.max_sessions {
-            table.retain(|_, s| s.expires > now);
-            if table.len() >= self.max_sessions {
+        // The user's own oldest tokens make room first, so a user at the cap never needs
+        // (nor takes) anyone else's room.
+        while table.by_user.get(&user).map_or(0, VecDeque::len) >= self.max_per_user {
+            let Some(oldest) = table.by_user.get(&user).and_then(|m| m.front().copied()) else {
+                break;
+            };
+            table.remove(&oldest);
+        }
+        if table.tokens.len() >= self.max_sessions {
+            table.drop_expired(now);
+            if table.tokens.len() >= self.max_sessions {
                 return Err(ApiError::unavailable("too many sessions, retry later"));
             }
         }
-        table.insert(
-            digest(&token),
+        table.tokens.insert(
+            key,
             Session {
                 user,
                 expires: now + self.ttl,
             },
         );
+        table.by_user.entry(user).or_default().push_back(key);
         Ok(IssuedToken {
             token,
             ttl: self.ttl,
@@ -135,7 +188,7 @@ impl Sessions {
     pub fn resolve(&self, token: &str) -> Option<UserId> {
         let key = digest(token);
         let mut table = self.lock();
-        let session = *table.get(&key)?;
+        let session = *table.tokens.get(&key)?;
         if session.expires <= Instant::now() {
             table.remove(&key);
             return None;
@@ -150,7 +203,12 @@ impl Sessions {
 
     /// Number of tokens in the table (expired ones not yet dropped included).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().tokens.len()
+    }
+
+    /// Number of tokens of `user` in the table (expired ones not yet dropped included).
+    pub fn count_of(&self, user: &UserId) -> usize {
+        self.lock().by_user.get(user).map_or(0, VecDeque::len)
     }
 
     /// True when no token is in the table.
@@ -315,6 +373,26 @@ mod tests {
             assert!(!shown.contains(&issued.token), "{shown}");
             assert!(shown.contains("ann"), "{shown}");
         }
+    }
+
+    #[test]
+    fn one_account_keeps_only_its_newest_tokens() {
+        let s = Sessions::new(Duration::from_secs(60), 100).with_max_per_user(3);
+        let ann = UserId::generate();
+        let bob = UserId::generate();
+        let bobs = s.issue(bob).unwrap();
+        let tokens: Vec<_> = (0..50).map(|_| s.issue(ann).unwrap().token).collect();
+        assert_eq!(s.count_of(&ann), 3);
+        assert_eq!(s.len(), 4, "ann's three and bob's one");
+        for old in &tokens[..47] {
+            assert_eq!(s.resolve(old), None, "older tokens are revoked");
+        }
+        for new in &tokens[47..] {
+            assert_eq!(s.resolve(new), Some(ann));
+        }
+        assert_eq!(s.resolve(&bobs.token), Some(bob), "others keep theirs");
+        assert!(s.revoke(&tokens[49]));
+        assert_eq!(s.count_of(&ann), 2);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! over the store types and any `Synced<P, G>` (memory, MongoDB + Neo4j, a mix) plugs in.
 
 use async_trait::async_trait;
-use swiftbox_core::{GraphStore, PrimaryStore, ProductId, Result, UserId};
+use std::time::Duration;
+use swiftbox_core::prelude::*;
+
+use swiftbox_core::{EntityRef, GraphStore, OwedChange, PrimaryStore, ProductId, Result, UserId};
 use swiftbox_sync::{SyncStatus, Synced};
 
 /// A synced pair of stores as the API uses it.
@@ -17,10 +20,17 @@ pub trait ShopBackend: Send + Sync + std::fmt::Debug + 'static {
     async fn record_view(&self, user: &UserId, product: &ProductId) -> Result<()>;
     /// Sync status: owed changes, both sides' counts, the last error.
     async fn sync_status(&self) -> Result<SyncStatus>;
+    /// Waits until the graph holds `entity` at `version` (see `Synced::wait_synced`).
+    async fn wait_synced(&self, entity: &EntityRef, version: u64, timeout: Duration) -> Result<()>;
+    /// Up to `limit` changes set aside as poison (see `Reconciler::set_aside`).
+    async fn set_aside(&self, limit: usize) -> Result<Vec<OwedChange>>;
+    /// Puts one entity's set-aside change, or all, back in line; how many (see
+    /// `Reconciler::release_set_aside`).
+    async fn release_set_aside(&self, entity: Option<&EntityRef>) -> Result<u64>;
 }
 
 #[async_trait]
-impl<P: PrimaryStore, G: GraphStore> ShopBackend for Synced<P, G> {
+impl<P: PrimaryBackend, G: GraphStore> ShopBackend for Synced<P, G> {
     fn store(&self) -> &dyn PrimaryStore {
         self
     }
@@ -36,5 +46,17 @@ impl<P: PrimaryStore, G: GraphStore> ShopBackend for Synced<P, G> {
 
     async fn sync_status(&self) -> Result<SyncStatus> {
         self.reconciler().status().await
+    }
+
+    async fn wait_synced(&self, entity: &EntityRef, version: u64, timeout: Duration) -> Result<()> {
+        Synced::wait_synced(self, entity, version, timeout).await
+    }
+
+    async fn set_aside(&self, limit: usize) -> Result<Vec<OwedChange>> {
+        self.reconciler().set_aside(limit).await
+    }
+
+    async fn release_set_aside(&self, entity: Option<&EntityRef>) -> Result<u64> {
+        self.reconciler().release_set_aside(entity).await
     }
 }

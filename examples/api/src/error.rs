@@ -21,6 +21,8 @@ pub struct ApiError {
     pub message: String,
     /// The input field to blame, if any.
     pub field: Option<String>,
+    /// Whole seconds a client should wait before trying again (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -44,7 +46,17 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    /// 429: too many attempts; try again after `wait` (sent as whole seconds, at least 1, in
+    /// `Retry-After`).
+    pub fn too_many_requests(wait: std::time::Duration, message: impl Into<String>) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after = Some(secs.max(1));
+        e
     }
 
     /// Names the field to blame.
@@ -143,9 +155,13 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match self.retry_after {
+            Some(secs) => Some(secs),
+            None => (self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
+        };
+        if let Some(secs) = retry_after {
             res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

@@ -150,7 +150,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+/// `?limit=`: `default` when absent, else 1..=`max` (400 naming `limit` otherwise).
+pub(crate) fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
     match raw {
         None => Ok(default),
         Some(s) => s

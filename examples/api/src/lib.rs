@@ -46,7 +46,9 @@ pub mod auth;
 pub mod backend;
 pub mod error;
 pub mod extract;
+pub mod hashing;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod run;
 pub mod state;
@@ -70,7 +72,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // The peer address is what log-in and sign-up are rate limited by (crate::ratelimit).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -213,11 +213,11 @@ fn ops() -> Vec<Op> {
         op(
             "post",
             "/api/orders/",
-            "Place an order for the caller",
+            "Place an order for the caller (at most once per Idempotency-Key)",
             User,
             Some("NewOrder"),
             (201, Some(schema("Order"))),
-            &[],
+            &["Idempotency-Key"],
         ),
         op(
             "get",
@@ -227,6 +227,24 @@ fn ops() -> Vec<Op> {
             None,
             (200, Some(page_of("Order"))),
             &["after", "limit"],
+        ),
+        op(
+            "get",
+            "/api/admin/set-aside/",
+            "Changes the sync worker set aside as poison, longest owed first, with their last error, attempts, retries and next retry time (null: retries used up)",
+            Admin,
+            None,
+            (200, Some(items_of("SetAsideChange"))),
+            &["limit"],
+        ),
+        op(
+            "post",
+            "/api/admin/set-aside/release/",
+            "Put one entity's set-aside change (kind and id), or all of them, back in line for the sync worker",
+            Admin,
+            Some("SetAsideRelease"),
+            (200, Some(schema("SetAsideReleased"))),
+            &[],
         ),
         op(
             "get",
@@ -275,6 +293,11 @@ fn parameter(name: &str) -> Value {
         "metric" => {
             json!({ "name": "metric", "in": "query", "schema": { "type": "string", "enum": ["purchases", "units", "buyers"] } })
         }
+        "Idempotency-Key" => {
+            json!({ "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "a key of the client's choosing (e.g. a UUID) for one order attempt: a retry with the same key and body answers 200 with the first order and places nothing; the same key with another body is 422. Kept 24 h.",
+                "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" } })
+        }
         other => json!({ "name": other, "in": "query", "schema": { "type": "string" } }),
     }
 }
@@ -313,6 +336,20 @@ fn operation(o: &Op) -> Value {
     }
     if o.params.contains(&"id") {
         responses.insert("404".into(), error_response("no such entity"));
+    }
+    if o.params.contains(&"Idempotency-Key") {
+        responses.insert(
+            "200".into(),
+            json!({ "description": "a retry: the order placed earlier with this Idempotency-Key (nothing placed now)",
+                "content": { "application/json": { "schema": o.ok.1.clone() } } }),
+        );
+    }
+    if matches!(o.path, "/api/auth/login/" | "/api/auth/signup/") {
+        let mut limited = error_response("too many attempts from this client or for this account");
+        limited["headers"] = json!({ "Retry-After": {
+            "description": "seconds to wait before trying again",
+            "schema": { "type": "integer", "minimum": 1 } } });
+        responses.insert("429".into(), limited);
     }
     match o.access {
         Access::Anyone => {}
@@ -431,6 +468,22 @@ fn schemas() -> Value {
         json!({ "type": "object", "properties": {
             "product": id, "name": { "type": "string" }, "score": { "type": "number" } } }),
     );
+    let kinds =
+        json!({ "type": "string", "enum": ["user", "category", "product", "order", "review"] });
+    m.insert("SetAsideChange".into(), json!({ "type": "object", "properties": {
+            "kind": kinds, "id": id, "version": { "type": "integer" }, "owed_since": time,
+            "attempts": { "type": "integer", "description": "failed applies before it was set aside" },
+            "retries": { "type": "integer", "description": "failed retries since" },
+            "retry_at": { "type": "string", "format": "date-time", "nullable": true, "description": "next retry; null once the retries are used up" },
+            "last_error": { "type": "string", "nullable": true } } }));
+    m.insert(
+        "SetAsideRelease".into(),
+        json!({ "type": "object", "additionalProperties": false,
+            "description": "either kind and id (one entity's change) or all: true",
+            "properties": { "kind": kinds, "id": id, "all": { "type": "boolean" } } }),
+    );
+    m.insert("SetAsideReleased".into(), json!({ "type": "object", "properties": {
+            "released": { "type": "integer", "description": "changes put back in line (0: none was set aside)" } } }));
     m.insert("Health".into(), json!({ "type": "object", "properties": {
             "status": { "type": "string", "enum": ["ok", "degraded"] },
             "primary": { "type": "object", "properties": { "ok": { "type": "boolean" } } },
@@ -439,6 +492,7 @@ fn schemas() -> Value {
                 "owed": { "type": "integer" }, "set_aside": { "type": "integer" },
                 "oldest_owed": { "type": "string", "format": "date-time", "nullable": true },
                 "oldest_owed_age_seconds": { "type": "integer", "nullable": true },
+                "oldest_set_aside": { "type": "string", "format": "date-time", "nullable": true },
                 "primary_entities": { "type": "object", "additionalProperties": { "type": "integer" } },
                 "graph_entities": { "type": "object", "nullable": true, "additionalProperties": { "type": "integer" } },
                 "has_error": { "type": "boolean" },
@@ -481,6 +535,6 @@ mod tests {
             let name: String = part.chars().take_while(|c| c.is_alphanumeric()).collect();
             assert!(schemas.contains_key(&name), "dangling $ref {name}");
         }
-        assert_eq!(doc["paths"].as_object().unwrap().len(), 16);
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 18);
     }
 }

@@ -1,5 +1,6 @@
 //! The service as a program: reads the environment, picks the stores, seeds the first
-//! administrator, runs the sync worker in the background, serves until Ctrl-C.
+//! administrator, runs the sync worker and the stock-reservation recovery in the background,
+//! serves until Ctrl-C.
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
@@ -8,6 +9,8 @@
 //! | `SWIFTBOX_ADMIN_EMAIL` | its e-mail | `<username>@example.invalid` |
 //! | `SWIFTBOX_TOKEN_TTL_SECS` | lifetime of log-in tokens | 3600 |
 //! | `SWIFTBOX_MONGO_URI` + `SWIFTBOX_NEO4J_URI` (both or neither; see `MongoConfig::from_env` and `Neo4jConfig::from_env` for the rest) | MongoDB + Neo4j | unset: in-memory stores |
+//! | `SWIFTBOX_RESERVATION_RECOVERY_SECS` | seconds between passes giving back stock that abandoned order placements left reserved (a client that disconnected mid-order); one pass runs at start | 60 |
+//! | `SWIFTBOX_RESERVATION_STALE_SECS` | age in seconds after which such a reservation is given back; must exceed the longest a placement can take | 600 |
 //! | `RUST_LOG` | log filter | `info` |
 //!
 //! The in-memory mode also loads a small demo catalogue so there is something to browse.
@@ -16,9 +19,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use swiftbox_core::memory::{MemoryGraph, MemoryStore};
+use swiftbox_core::prelude::*;
 use swiftbox_core::{Currency, GraphStore, Money, NewCategory, NewProduct, NewUser, PrimaryStore};
 use swiftbox_mongo::MongoStore;
 use swiftbox_neo4j::Neo4jGraph;
+use swiftbox_sync::maintenance::{MaintenanceConfig, ReservationRecovery};
 use swiftbox_sync::{Synced, WorkerConfig};
 
 use crate::state::{ApiConfig, AppState};
@@ -50,6 +55,29 @@ pub fn config_from_env() -> Result<ApiConfig, StartError> {
             .filter(|s| *s > 0)
             .ok_or("SWIFTBOX_TOKEN_TTL_SECS must be a positive whole number")?;
         config.token_ttl = Duration::from_secs(secs);
+    }
+    Ok(config)
+}
+
+/// The stock-reservation recovery settings from the environment (see the module docs).
+pub fn maintenance_from_env() -> Result<MaintenanceConfig, StartError> {
+    let mut config = MaintenanceConfig::default();
+    let secs = |name: &str| -> Result<Option<Duration>, StartError> {
+        env(name)
+            .map(|raw| {
+                raw.parse::<u64>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .map(Duration::from_secs)
+                    .ok_or_else(|| format!("{name} must be a positive whole number").into())
+            })
+            .transpose()
+    };
+    if let Some(interval) = secs("SWIFTBOX_RESERVATION_RECOVERY_SECS")? {
+        config.interval = interval;
+    }
+    if let Some(stale_after) = secs("SWIFTBOX_RESERVATION_STALE_SECS")? {
+        config.stale_after = stale_after;
     }
     Ok(config)
 }
@@ -127,6 +155,26 @@ pub async fn seed_demo_catalogue(store: &dyn PrimaryStore) -> swiftbox_core::Res
     Ok(())
 }
 
+/// Forgets idempotency keys older than `retention`, every `every`, for as long as it runs.
+async fn purge_idempotency_keys(
+    store: std::sync::Arc<impl PrimaryStore>,
+    retention: Duration,
+    every: Duration,
+) {
+    let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match store.purge_idempotency_keys(retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "purged old idempotency keys"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not purge idempotency keys; trying again later")
+            }
+        }
+    }
+}
+
 async fn ctrl_c() {
     if let Err(e) = tokio::signal::ctrl_c().await {
         tracing::error!(error = %e, "cannot listen for Ctrl-C; stop the process another way");
@@ -172,9 +220,10 @@ pub async fn run() -> Result<(), StartError> {
     }
 }
 
-/// Seeds the administrator, starts the worker, serves on `addr` until Ctrl-C, stops the worker.
+/// Seeds the administrator, starts the sync worker and the stock-reservation recovery, serves on
+/// `addr` until Ctrl-C, stops both.
 /// `dev_defaults` allows a generated administrator password (in-memory mode only).
-pub async fn serve_synced<P: PrimaryStore, G: GraphStore>(
+pub async fn serve_synced<P: PrimaryBackend, G: GraphStore>(
     synced: Synced<P, G>,
     dev_defaults: bool,
     addr: SocketAddr,
@@ -213,8 +262,17 @@ pub async fn serve_synced<P: PrimaryStore, G: GraphStore>(
             ),
         }
     }
+    let synced = std::sync::Arc::new(synced);
+    // Stock that placements cut short left reserved comes back: at start, then periodically.
+    let recovery =
+        ReservationRecovery::new(std::sync::Arc::clone(&synced), maintenance_from_env()?)?.spawn();
     let worker = synced.worker(WorkerConfig::default())?.spawn();
-    let state = AppState::with_config(std::sync::Arc::new(synced), config);
+    let purge = tokio::spawn(purge_idempotency_keys(
+        std::sync::Arc::clone(&synced),
+        config.idempotency_retention,
+        config.idempotency_purge_every,
+    ));
+    let state = AppState::with_config(synced, config);
     let served = async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         println!(
@@ -224,10 +282,13 @@ pub async fn serve_synced<P: PrimaryStore, G: GraphStore>(
         crate::serve(listener, state, ctrl_c()).await
     }
     .await;
+    purge.abort();
     println!("shutting down: waiting for the sync worker");
     // Stop the worker also when serving failed (for example the address was taken).
     let stopped = worker.shutdown().await;
+    let recovery_stopped = recovery.shutdown().await;
     served?;
     stopped?;
+    recovery_stopped?;
     Ok(())
 }

@@ -29,6 +29,10 @@ const MAX_CHUNK_SIZE: usize = 65_535 - mem::size_of::<u16>();
 pub struct Connection {
     version: Version,
     stream: BufStream<ConnectionStream>,
+    // SwiftBox patch: whether the stream is still in step with the requests sent on it (see
+    // `Connection::in_step`).
+    busy: bool,
+    pending: usize,
 }
 
 impl Connection {
@@ -69,7 +73,12 @@ impl Connection {
         let mut response = [0, 0, 0, 0];
         stream.read_exact(&mut response).await?;
         let version = Version::parse(response)?;
-        let mut connection = Connection { version, stream };
+        let mut connection = Connection {
+            version,
+            stream,
+            busy: false,
+            pending: 0,
+        };
         let hello = hello_builder.with_version(version).build();
         match connection.send_recv(hello).await? {
             BoltResponse::Success(_msg) => Ok(connection),
@@ -93,7 +102,25 @@ impl Connection {
         self.recv().await
     }
 
+    /// SwiftBox patch: false when a caller stopped waiting in the middle of a send or a
+    /// receive (its future was dropped: a timeout, a cancelled task), or left responses
+    /// unread (a stream dropped before its summary). Such a connection is out of step: the
+    /// next request would read the previous one's responses (seen as "unexpected response
+    /// for COMMIT: Record(..)" after an apply timed out), and `reset` cannot tell, since a
+    /// left-over SUCCESS looks like its own. The pool discards it instead of recycling it.
+    pub fn in_step(&self) -> bool {
+        !self.busy && self.pending == 0
+    }
+
     pub async fn send(&mut self, message: BoltRequest) -> Result<()> {
+        self.busy = true;
+        self.send_message(message).await?;
+        self.pending += 1;
+        self.busy = false;
+        Ok(())
+    }
+
+    async fn send_message(&mut self, message: BoltRequest) -> Result<()> {
         let end_marker: [u8; 2] = [0, 0];
         let bytes: Bytes = message.into_bytes(self.version)?;
         for c in bytes.chunks(MAX_CHUNK_SIZE) {
@@ -106,6 +133,17 @@ impl Connection {
     }
 
     pub async fn recv(&mut self) -> Result<BoltResponse> {
+        self.busy = true;
+        let response = self.recv_message().await?;
+        if !matches!(response, BoltResponse::Record(_)) {
+            // SUCCESS and FAILURE end a request's responses; RECORDs come before them.
+            self.pending = self.pending.saturating_sub(1);
+        }
+        self.busy = false;
+        Ok(response)
+    }
+
+    async fn recv_message(&mut self) -> Result<BoltResponse> {
         let mut bytes = BytesMut::new();
         let mut chunk_size = 0;
         while chunk_size == 0 {

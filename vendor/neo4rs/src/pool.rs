@@ -51,6 +51,13 @@ impl deadpool::managed::Manager for ConnectionManager {
     }
 
     async fn recycle(&self, conn: &mut Connection) -> deadpool::managed::RecycleResult<Error> {
+        // SwiftBox patch: a connection out of step with its responses is discarded, never
+        // reused (`Connection::in_step`).
+        if !conn.in_step() {
+            return Err(deadpool::managed::RecycleError::StaticMessage(
+                "connection abandoned mid-request; discarded",
+            ));
+        }
         Ok(conn.reset().await?)
     }
 }

@@ -1,6 +1,14 @@
-//! `GET /api/health/`: both stores and the sync status (`Reconciler::status`).
+//! `GET /api/health/`: both stores and, for administrators, the sync status
+//! (`Reconciler::status`).
+//!
+//! It never hangs: each check runs under [`crate::ApiConfig::health_timeout`] and a store that
+//! does not answer in time is reported down. It is public and cheap: an anonymous caller gets
+//! the two pings only; the counts on both sides (a count per entity kind on each store) are
+//! computed for administrators.
 
 use std::collections::BTreeMap;
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,6 +34,9 @@ pub(crate) struct SyncHealth {
     set_aside: u64,
     oldest_owed: Option<DateTime<Utc>>,
     oldest_owed_age_seconds: Option<i64>,
+    /// Since when the longest-owed change set aside as poison has been owed (the list:
+    /// `GET /api/admin/set-aside/`).
+    oldest_set_aside: Option<DateTime<Utc>>,
     primary_entities: BTreeMap<EntityKind, u64>,
     graph_entities: Option<BTreeMap<EntityKind, u64>>,
     has_error: bool,
@@ -43,14 +54,32 @@ pub(crate) struct Health {
     sync: Option<SyncHealth>,
 }
 
-/// 200 when both stores answer, 503 otherwise; the body says which one failed and how far the
-/// graph is behind. Failure details are logged, and shown to administrators only.
+/// `fut` under `limit`; a timeout is an [`swiftbox_core::Error::Unavailable`] of `store`.
+async fn bounded<T>(
+    store: &'static str,
+    limit: Duration,
+    fut: impl std::future::Future<Output = swiftbox_core::Result<T>>,
+) -> swiftbox_core::Result<T> {
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(swiftbox_core::Error::unavailable(
+            store,
+            format!("no answer within {limit:?}"),
+        ))
+    })
+}
+
+/// 200 when both stores answer, 503 otherwise; for administrators the body also says how far
+/// the graph is behind. Failure details are logged, and shown to administrators only.
 pub(crate) async fn health(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
 ) -> (StatusCode, Json<Health>) {
     let is_admin = caller.is_some_and(|c| c.user.is_admin);
-    let (p, g) = tokio::join!(state.store().ping(), state.graph().ping());
+    let limit = state.config().health_timeout;
+    let (p, g) = tokio::join!(
+        bounded("primary", limit, state.store().ping()),
+        bounded("graph", limit, state.graph().ping())
+    );
     if let Err(e) = &p {
         tracing::warn!(error = %e, "primary store ping failed");
     }
@@ -58,12 +87,13 @@ pub(crate) async fn health(
         tracing::warn!(error = %e, "graph ping failed");
     }
     let sync = match &p {
-        Ok(()) => match state.backend().sync_status().await {
+        Ok(()) if is_admin => match bounded("sync", limit, state.backend().sync_status()).await {
             Ok(s) => Some(SyncHealth {
                 in_sync: s.is_in_sync(),
                 owed: s.primary.owed,
                 set_aside: s.primary.set_aside,
                 oldest_owed: s.primary.oldest_owed,
+                oldest_set_aside: s.primary.oldest_set_aside,
                 oldest_owed_age_seconds: s.oldest_owed_age.map(|a| a.num_seconds().max(0)),
                 graph_entities: s.graph.as_ref().ok().map(|c| c.entities.clone()),
                 has_error: s.last_error().is_some(),
@@ -75,7 +105,7 @@ pub(crate) async fn health(
                 None
             }
         },
-        Err(_) => None,
+        _ => None,
     };
     let ok = p.is_ok() && g.is_ok();
     let status = if ok {

@@ -4,6 +4,7 @@ mod auth;
 mod catalog;
 mod health;
 mod orders;
+mod set_aside;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -51,6 +52,8 @@ pub fn router(state: AppState) -> Router {
             get(orders::my_orders).post(orders::place_order),
         )
         .route("/api/admin/orders/", get(orders::admin_orders))
+        .route("/api/admin/set-aside/", get(set_aside::list))
+        .route("/api/admin/set-aside/release/", post(set_aside::release))
         .route("/api/my-purchases/", get(orders::my_purchases))
         .route("/api/recommendations/", get(orders::recommendations))
         .route("/api/popular/", get(orders::popular))

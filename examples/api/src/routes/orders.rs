@@ -1,13 +1,13 @@
 //! Orders, the caller's purchases, recommendations and popular products.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use swiftbox_core::{
-    NewOrder, NewOrderItem, Order, Page, PopularQuery, PopularityMetric, PurchaseRecord,
-    Recommendation, ScoredProduct, ShippingAddress,
+    IdempotencyKey, NewOrder, NewOrderItem, Order, Page, Placement, PopularQuery, PopularityMetric,
+    PurchaseRecord, Recommendation, ScoredProduct, ShippingAddress,
 };
 
 use crate::auth::{Admin, Caller};
@@ -29,22 +29,70 @@ pub(crate) struct NewOrderBody {
     shipping: ShippingAddress,
 }
 
+/// The header a client retries an order with (see [`place_order`]).
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The `Idempotency-Key` header, if sent: 422 when it is not a valid key.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<IdempotencyKey>> {
+    let Some(raw) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let raw = raw.to_str().map_err(|_| {
+        ApiError::invalid(
+            "idempotency_key",
+            "must be 1 to 255 visible ASCII characters",
+        )
+    })?;
+    Ok(Some(IdempotencyKey::parse(raw)?))
+}
+
+/// `POST /api/orders/`: 201 with the new order. With an `Idempotency-Key` header the order is
+/// placed at most once per caller and key: a retry with the same key and body answers 200 with
+/// the first order and places nothing; the same key with another body is 422. Keys are kept in
+/// the primary store (so every API process agrees) for
+/// [`crate::ApiConfig::idempotency_retention`] (24 h by default).
 pub(crate) async fn place_order(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(b): ApiJson<NewOrderBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let order = state
-        .store()
-        .place_order(NewOrder {
-            user: caller.user.id,
-            items: b.items,
-            shipping: b.shipping,
-        })
-        .await
-        .map_err(referenced(swiftbox_core::EntityKind::Product, "items"))?;
-    tracing::info!(user = %caller.user.id, order = %order.id, "order placed");
-    Ok((StatusCode::CREATED, Json(order)))
+    let key = idempotency_key(&headers)?;
+    let new = NewOrder {
+        user: caller.user.id,
+        items: b.items,
+        shipping: b.shipping,
+    };
+    let placed = match &key {
+        Some(key) => state.store().place_order_once(new, key).await,
+        None => state.store().place_order(new).await.map(|order| Placement {
+            order,
+            replayed: false,
+        }),
+    }
+    .map_err(referenced(swiftbox_core::EntityKind::Product, "items"))?;
+    let order = placed.order;
+    let status = if placed.replayed {
+        tracing::info!(user = %caller.user.id, order = %order.id, "order request replayed");
+        StatusCode::OK
+    } else {
+        tracing::info!(user = %caller.user.id, order = %order.id, "order placed");
+        StatusCode::CREATED
+    };
+    // Read your writes: the next page shows this purchase. The order is placed whatever this
+    // says; a graph that is down or slow only delays it (the worker applies it later).
+    let wait = state.config().read_your_writes;
+    if !wait.is_zero() {
+        let entity = swiftbox_core::EntityRef::new(swiftbox_core::EntityKind::Order, order.id);
+        if let Err(err) = state
+            .backend()
+            .wait_synced(&entity, order.version, wait)
+            .await
+        {
+            tracing::warn!(order = %order.id, error = %err, "order placed; the graph will show it later");
+        }
+    }
+    Ok((status, Json(order)))
 }
 
 pub(crate) async fn my_orders(

@@ -303,7 +303,8 @@ async fn signup_and_login_do_not_reveal_which_accounts_exist() {
 async fn admin_seeding_never_promotes_an_existing_account() {
     use swiftbox_api_example::run::{seed_admin, AdminSeed};
     use swiftbox_core::memory::{MemoryGraph, MemoryStore};
-    use swiftbox_core::{NewUser, PrimaryStore};
+    use swiftbox_core::prelude::*;
+    use swiftbox_core::NewUser;
 
     let store = swiftbox_sync::Synced::new(MemoryStore::new(), MemoryGraph::new());
     store

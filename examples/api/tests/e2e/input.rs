@@ -146,6 +146,18 @@ async fn invalid_values_are_422_naming_the_field() {
     )
     .await
     .expect_error(422, "invalid", Some("password"));
+    // A username shaped like an e-mail (someone else's, say) is refused.
+    api.post(
+        "/api/auth/signup/",
+        None,
+        signup(
+            format!("{name}@example.com"),
+            format!("{name}@example.com"),
+            PASSWORD,
+        ),
+    )
+    .await
+    .expect_error(422, "invalid", Some("username"));
     api.post(
         "/api/auth/signup/",
         None,

@@ -3,4 +3,8 @@
 mod auth;
 mod common;
 mod flow;
+mod health;
+mod idempotency;
 mod input;
+mod limits;
+mod set_aside;

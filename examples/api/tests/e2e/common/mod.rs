@@ -17,6 +17,7 @@ use swiftbox_api_example::{spawn, ApiConfig, AppState, RunningServer, ShopBacken
 use swiftbox_core::memory::{MemoryGraph, MemoryStore};
 use swiftbox_mongo::MongoStore;
 use swiftbox_neo4j::{Neo4jConfig, Neo4jGraph};
+use swiftbox_sync::testing::{Faults, FaultyGraph};
 use swiftbox_sync::Synced;
 
 pub const ADMIN: &str = "root-admin";
@@ -75,9 +76,38 @@ pub async fn start() -> Api {
     start_with(ApiConfig::default()).await
 }
 
-/// Starts the API with `config`, over fresh in-memory stores, with the administrator
-/// [`ADMIN`] seeded.
+/// Log-in and sign-up limits high enough for tests that sign up and log in many users from
+/// 127.0.0.1 ([`start`], [`start_with`], [`start_faulty`] use them; [`start_limited`] keeps the
+/// configuration's own).
+fn lift_auth_limits(mut config: ApiConfig) -> ApiConfig {
+    let lots = swiftbox_api_example::ratelimit::RateLimit::new(
+        std::num::NonZeroU32::new(100_000).expect("non-zero"),
+        Duration::from_secs(1),
+    );
+    config.auth_limit_per_client = lots;
+    config.auth_limit_per_account = lots;
+    config
+}
+
+/// Starts the API with `config` exactly (its log-in and sign-up limits included), over the
+/// stores [`start_with`] picks.
+pub async fn start_limited(config: ApiConfig) -> Api {
+    let (backend, real) = stores().await;
+    start_on(backend, real, config).await
+}
+
+/// Starts the API with `config` (auth rate limits lifted), over the stores the environment
+/// picks, with the administrator [`ADMIN`] seeded.
 pub async fn start_with(config: ApiConfig) -> Api {
+    let (backend, real) = stores().await;
+    start_on(backend, real, lift_auth_limits(config)).await
+}
+
+/// Fresh stores: in memory, or on the real servers when both are configured.
+async fn stores() -> (
+    std::sync::Arc<dyn ShopBackend>,
+    Option<Synced<MongoStore, Neo4jGraph>>,
+) {
     let (backend, real): (std::sync::Arc<dyn ShopBackend>, _) = if on_real_servers() {
         let synced = real_stores().await;
         (std::sync::Arc::new(synced.clone()), Some(synced))
@@ -85,6 +115,38 @@ pub async fn start_with(config: ApiConfig) -> Api {
         let synced = Synced::new(MemoryStore::new(), MemoryGraph::new());
         (std::sync::Arc::new(synced), None)
     };
+    (backend, real)
+}
+
+/// Starts the API with `config` over in-memory stores whose graph injects faults; returns the
+/// faults' switches too.
+pub async fn start_faulty(config: ApiConfig) -> (Api, std::sync::Arc<Faults>) {
+    let synced = Synced::new(MemoryStore::new(), FaultyGraph::new(MemoryGraph::new()));
+    let faults = std::sync::Arc::clone(synced.graph().faults());
+    (
+        start_on(std::sync::Arc::new(synced), None, lift_auth_limits(config)).await,
+        faults,
+    )
+}
+
+/// The in-memory stores of [`start_faulty_store`], graph behind a [`FaultyGraph`].
+pub type FaultyStore = Synced<MemoryStore, FaultyGraph<MemoryGraph>>;
+
+/// Like [`start_faulty`], returning the synced stores themselves (clones share them), so a
+/// test can run a sync worker over what the API writes.
+pub async fn start_faulty_store(config: ApiConfig) -> (Api, FaultyStore) {
+    let synced = Synced::new(MemoryStore::new(), FaultyGraph::new(MemoryGraph::new()));
+    (
+        start_on(std::sync::Arc::new(synced.clone()), None, config).await,
+        synced,
+    )
+}
+
+async fn start_on(
+    backend: std::sync::Arc<dyn ShopBackend>,
+    real: Option<Synced<MongoStore, Neo4jGraph>>,
+    config: ApiConfig,
+) -> Api {
     let seeded = seed_admin(
         backend.store(),
         ADMIN,
@@ -161,6 +223,24 @@ impl Res {
 }
 
 impl Api {
+    /// Read your writes for the whole test: on the real servers, waits until the graph has
+    /// acknowledged every change this test's stores owe (an inline apply may have run past its
+    /// timeout on a loaded machine, and no worker runs here). In memory nothing is owed.
+    pub async fn settle(&self) {
+        use swiftbox_core::prelude::*;
+        let Some(real) = &self.real else { return };
+        let owed = real
+            .primary()
+            .owed_changes(&swiftbox_core::OwedQuery::oldest(10_000))
+            .await
+            .expect("owed changes");
+        for o in owed {
+            real.wait_synced(&o.entity, o.version, Duration::from_secs(120))
+                .await
+                .expect("wait synced");
+        }
+    }
+
     /// Sends `method path` with an optional bearer token and JSON body.
     pub async fn call(
         &self,
@@ -275,16 +355,19 @@ impl Api {
 
     /// Places an order of `(product, quantity)` lines as `token`; returns the response.
     pub async fn order(&self, token: &str, lines: &[(&str, i64)]) -> Res {
-        let items: Vec<Value> = lines
-            .iter()
-            .map(|(p, q)| json!({ "product": p, "quantity": q }))
-            .collect();
-        self.post(
-            "/api/orders/",
-            Some(token),
-            json!({ "items": items, "shipping": shipping() }),
-        )
-        .await
+        self.post("/api/orders/", Some(token), order_body(lines))
+            .await
+    }
+
+    /// Places an order of `(product, quantity)` lines as `token` with an `Idempotency-Key`.
+    pub async fn order_with_key(&self, token: &str, key: &str, lines: &[(&str, i64)]) -> Res {
+        let req = self
+            .client
+            .post(format!("{}/api/orders/", self.base))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&order_body(lines));
+        self.send(req).await
     }
 
     /// Stops the server and drops the test's database and graph namespace on the real servers.
@@ -304,6 +387,15 @@ impl Api {
                 .expect("drop the test's database");
         }
     }
+}
+
+/// The body of an order of `(product, quantity)` lines to [`shipping`].
+pub fn order_body(lines: &[(&str, i64)]) -> Value {
+    let items: Vec<Value> = lines
+        .iter()
+        .map(|(p, q)| json!({ "product": p, "quantity": q }))
+        .collect();
+    json!({ "items": items, "shipping": shipping() })
 }
 
 pub fn shipping() -> Value {

@@ -1,0 +1,132 @@
+//! The operators' view of poison: `GET /api/admin/set-aside/` lists the changes the sync worker
+//! set aside (with their last error, attempts, retries and next retry time) and
+//! `POST /api/admin/set-aside/release/` puts one, or all, back in line. Administrators only.
+//!
+//! A set-aside change is retried by the worker on its own after a cool-down; a release is for
+//! the changes whose retries are used up (`retry_at` null) once their cause is fixed, or to
+//! retry at once.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use swiftbox_core::{EntityKind, EntityRef, OwedChange};
+
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{parse_limit, ApiJson, ApiQuery, PageParams};
+use crate::state::AppState;
+
+/// One set-aside change as the list shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct SetAsideItem {
+    kind: EntityKind,
+    id: String,
+    version: u64,
+    owed_since: DateTime<Utc>,
+    attempts: u32,
+    retries: u32,
+    retry_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+impl From<OwedChange> for SetAsideItem {
+    fn from(c: OwedChange) -> Self {
+        Self {
+            kind: c.entity.kind,
+            id: c.entity.id,
+            version: c.version,
+            owed_since: c.owed_since,
+            attempts: c.attempts,
+            retries: c.retries,
+            retry_at: c.retry_at,
+            last_error: c.last_error,
+        }
+    }
+}
+
+/// The list, longest owed first (`?limit=` as for other lists: 1..=200, default 50).
+#[derive(Debug, Serialize)]
+pub(crate) struct SetAsideList {
+    items: Vec<SetAsideItem>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListParams {
+    limit: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<SetAsideList>> {
+    let limit = parse_limit(
+        params.limit.as_deref(),
+        PageParams::DEFAULT_LIMIT,
+        PageParams::MAX_LIMIT,
+    )?;
+    let items = state.backend().set_aside(limit as usize).await?;
+    Ok(Json(SetAsideList {
+        items: items.into_iter().map(SetAsideItem::from).collect(),
+    }))
+}
+
+/// Body of the release: `{"kind": "product", "id": "<uuid>"}` for one entity's change, or
+/// `{"all": true}` for every set-aside change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReleaseBody {
+    kind: Option<EntityKind>,
+    id: Option<String>,
+    all: Option<bool>,
+}
+
+impl ReleaseBody {
+    /// The entity to release, or `None` for all; 422 naming the field otherwise.
+    fn target(self) -> Result<Option<EntityRef>, ApiError> {
+        match (self.kind, self.id, self.all) {
+            (None, None, Some(true)) => Ok(None),
+            (Some(kind), Some(id), None | Some(false)) => {
+                if uuid_like(&id) {
+                    Ok(Some(EntityRef::new(kind, id)))
+                } else {
+                    Err(ApiError::invalid("id", "id: not an entity id"))
+                }
+            }
+            (_, _, Some(true)) => Err(ApiError::invalid(
+                "all",
+                "all: give either all or kind and id, not both",
+            )),
+            (None, _, _) => Err(ApiError::invalid(
+                "kind",
+                "kind: required to release one change (or give \"all\": true)",
+            )),
+            (Some(_), None, _) => Err(ApiError::invalid("id", "id: required with kind")),
+        }
+    }
+}
+
+/// Ids are UUIDs; anything else names no entity.
+fn uuid_like(id: &str) -> bool {
+    id.parse::<swiftbox_core::UserId>().is_ok()
+}
+
+/// How many changes went back in line.
+#[derive(Debug, Serialize)]
+pub(crate) struct Released {
+    released: u64,
+}
+
+/// 200 with the number released (0 when the entity's change is not set aside: releasing is
+/// idempotent).
+pub(crate) async fn release(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    ApiJson(body): ApiJson<ReleaseBody>,
+) -> ApiResult<Json<Released>> {
+    let target = body.target()?;
+    let released = state.backend().release_set_aside(target.as_ref()).await?;
+    tracing::info!(admin = %admin.user.id, entity = ?target, released, "set-aside changes released");
+    Ok(Json(Released { released }))
+}

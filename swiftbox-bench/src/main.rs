@@ -1,0 +1,169 @@
+//! `swiftbox-bench`: runs the benchmark figures, prints a Markdown table and writes JSON.
+//!
+//! ```text
+//! swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] [--figures 1,2,3,4,5,6]
+//!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N]
+//!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]
+//! ```
+//! The servers backend is used when `SWIFTBOX_MONGO_URI` and `SWIFTBOX_NEO4J_URI` are set
+//! (`eval "$(scripts/servers.sh start)"`), unless `--backends` says otherwise. Exits with 1 when
+//! a store fails, 2 when a correctness check fails, 64 on a bad argument.
+
+use std::process::ExitCode;
+
+use swiftbox_bench::{run, Backend, BenchConfig, Scale, ServerConfig};
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("swiftbox-bench: {msg}");
+    eprintln!(
+        "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
+         [--figures 1,2,3,4,5,6] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N] [--resync-batch N] \
+         [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]"
+    );
+    ExitCode::from(64)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let servers = ServerConfig::from_env();
+    let default_backends = if servers.is_some() {
+        vec![Backend::Memory, Backend::Servers]
+    } else {
+        vec![Backend::Memory]
+    };
+    let mut cfg = if args.iter().any(|a| a == "--quick") {
+        BenchConfig::quick(default_backends, servers)
+    } else {
+        BenchConfig::full(default_backends, servers)
+    };
+    let mut json = String::from("target/bench/latest.json");
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
+        let r: Result<(), String> = (|| {
+            match arg.as_str() {
+                "--quick" => {}
+                "--scales" => {
+                    cfg.scales = value(arg)?
+                        .split(',')
+                        .map(|s| Scale::parse(s).ok_or(format!("unknown scale {s}")))
+                        .collect::<Result<_, _>>()?;
+                }
+                "--backends" => {
+                    cfg.backends = value(arg)?
+                        .split(',')
+                        .map(|s| match s {
+                            "memory" => Ok(Backend::Memory),
+                            "servers" => Ok(Backend::Servers),
+                            _ => Err(format!("unknown backend {s}")),
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
+                "--figures" => {
+                    cfg.figures = value(arg)?
+                        .split(',')
+                        .map(|s| s.parse().map_err(|_| format!("bad figure {s}")))
+                        .collect::<Result<_, _>>()?;
+                }
+                "--json" => json = value(arg)?,
+                "--lag-rate" => {
+                    cfg.lag_load.0 = value(arg)?.parse().map_err(|_| "bad --lag-rate")?;
+                }
+                "--lag-seconds" => {
+                    cfg.lag_load.1 = value(arg)?.parse().map_err(|_| "bad --lag-seconds")?;
+                }
+                "--catalog" => {
+                    let v = value(arg)?;
+                    let (u, p) = v.split_once(',').ok_or("bad --catalog (USERS,PRODUCTS)")?;
+                    cfg.catalog = (
+                        u.parse().map_err(|_| "bad --catalog users")?,
+                        p.parse().map_err(|_| "bad --catalog products")?,
+                    );
+                    if cfg.catalog.0 == 0 || cfg.catalog.1 == 0 {
+                        return Err("--catalog needs at least one user and one product".into());
+                    }
+                }
+                "--mongo-lag-rate" => {
+                    cfg.mongo_lag_rate = value(arg)?.parse().map_err(|_| "bad --mongo-lag-rate")?;
+                }
+                "--lag-warmup" => {
+                    cfg.lag_warmup = value(arg)?.parse().map_err(|_| "bad --lag-warmup")?;
+                }
+                "--lag-workers" => {
+                    cfg.lag_workers = value(arg)?.parse().map_err(|_| "bad --lag-workers")?;
+                }
+                "--resync-batch" => {
+                    cfg.resync_batch = value(arg)?.parse().map_err(|_| "bad --resync-batch")?;
+                }
+                "--resync-in-flight" => {
+                    cfg.resync_in_flight =
+                        value(arg)?.parse().map_err(|_| "bad --resync-in-flight")?;
+                }
+                "--mongo-max-orders" => {
+                    cfg.mongo_load_max_orders =
+                        value(arg)?.parse().map_err(|_| "bad --mongo-max-orders")?;
+                }
+                "--data-cache" => cfg.data_cache = value(arg)?.into(),
+                other => return Err(format!("unknown argument {other}")),
+            }
+            Ok(())
+        })();
+        if let Err(msg) = r {
+            return usage(&msg);
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("swiftbox-bench: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let report = match runtime.block_on(run(&cfg)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("swiftbox-bench: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let m = &report.meta;
+    println!(
+        "swiftbox-bench {} at {} (commit {}), {} CPUs, load {:.1} at start",
+        if m.quick { "--quick" } else { "full run" },
+        m.started,
+        m.commit.as_deref().unwrap_or("?"),
+        m.cpus,
+        m.load_at_start
+    );
+    for d in &m.datasets {
+        println!("dataset {d}");
+    }
+    if let (Some(mo), Some(neo)) = (&m.mongo_server, &m.neo4j_server) {
+        println!("servers: {mo}; {neo}");
+    }
+    for n in &m.notes {
+        println!("note: {n}");
+    }
+    println!("\n{}", report.table());
+    match serde_json::to_string_pretty(&report) {
+        Ok(text) => {
+            let path = std::path::Path::new(&json);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            match std::fs::write(path, text) {
+                Ok(()) => println!("wrote {json}"),
+                Err(e) => eprintln!("swiftbox-bench: cannot write {json}: {e}"),
+            }
+        }
+        Err(e) => eprintln!("swiftbox-bench: cannot serialise the report: {e}"),
+    }
+    if report.failed_checks().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}

@@ -1,0 +1,301 @@
+//! Projection: each product's **trend buckets**, which `trending` (the `trending` module)
+//! reads instead of every purchase in its window.
+//!
+//! Apply keeps an internal node per product and hour that sold (`SwiftboxTrendBucket
+//! {product, hour, hi, lo, v, lines}`): `hour` is the bucket key of
+//! [`swiftbox_core::graph::trend`] (hours since the epoch), `hi` and `lo` the two `i64` halves of
+//! the exact sum `sum(quantity * m)` of its lines for the default 24 h half-life (`m`
+//! computed in Rust by [`trend::mantissa`], the memory graph's code), `v` that sum as a float
+//! (`toFloat(hi) * 2^26 + toFloat(lo)`, rewritten with every change, so a query reads one
+//! property instead of two), `lines` how many `PURCHASED` lines it holds (the node is deleted
+//! when it reaches 0).
+//!
+//! The statements that remove lines return each one's timestamp, and the created lines are
+//! the applied order upserts' items at the order's `placed_at`; [`Buckets`] sums them per
+//! product and hour in Rust, and the apply transaction's last statement (the counter update,
+//! one row per product in product id order, after the product's counter node is write-locked)
+//! moves the product's buckets, so concurrent applies serialise per product as for the
+//! counters. Deleting a product deletes its buckets; a product created afresh starts without.
+//!
+//! Exactness: [`swiftbox_core::NewOrder::MAX_QUANTITY`] bounds what apply accepts per line
+//! (larger quantities are [`swiftbox_core::Error::Invalid`]), so a line adds less than 2^41 to
+//! `hi` and 2^40 to `lo`, and the `i64` sums cannot overflow below 2^36 units per product and
+//! hour. While a bucket holds at most 2^26 units (67 million), both halves stay below 2^53 and
+//! `v` is the exact sum's `f64`, bit for bit the memory graph's; above that it is within an
+//! ulp or two.
+//!
+//!
+//! # Older graphs
+//!
+//!
+//! A product's counter node carries `trend = 1` once its buckets are complete (set for a
+//! product created afresh, and by the rebuild); [`Neo4jGraph::migrate`] rebuilds the buckets of
+//! every product whose counter node lacks it, from its relationships, under the counter node's
+//! lock, so a graph written before the buckets existed (or by this version applying before
+//! migrate ran) answers as if they always had.
+
+use std::collections::BTreeMap;
+
+use neo4rs::{query, BoltType, Row};
+use swiftbox_core::graph::trend;
+use swiftbox_core::{Error, NewOrder, Result};
+
+use crate::batches::Pages;
+use crate::error::{self, Msg};
+use crate::graph::{param, Neo4jGraph};
+use crate::queries::get;
+
+/// What one apply moves in one bucket.
+#[derive(Debug, Default, Clone, Copy)]
+struct HourDelta {
+    hi: i64,
+    lo: i64,
+    lines: i64,
+}
+
+/// Per-hour bucket changes of one product in one apply (or its whole content in a rebuild).
+#[derive(Debug, Default)]
+pub(crate) struct Buckets(BTreeMap<i64, HourDelta>);
+
+/// Refuses a quantity the buckets cannot sum exactly (module docs).
+pub(crate) fn check_quantity(quantity: i64, field: impl Fn() -> String) -> Result<()> {
+    if quantity.unsigned_abs() > NewOrder::MAX_QUANTITY.unsigned_abs() {
+        return Err(Error::invalid(
+            field(),
+            format!(
+                "{quantity} is beyond the largest quantity a line may have ({})",
+                NewOrder::MAX_QUANTITY
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn overflow(what: &str) -> Error {
+    Error::backend(
+        error::STORE,
+        Msg(format!("trend bucket {what} overflows a 64-bit integer")),
+    )
+}
+
+impl Buckets {
+    /// Adds one line at `ts_ms` created (`sign` 1) or removed (`sign` -1).
+    pub(crate) fn add(&mut self, ts_ms: i64, quantity: i64, sign: i64) -> Result<()> {
+        let hour = trend::bucket_of_ms(ts_ms);
+        let (m_hi, m_lo) = trend::split(trend::mantissa(trend::bucket_start_ms(hour), ts_ms));
+        let d = self.0.entry(hour).or_default();
+        let q = quantity
+            .checked_mul(sign)
+            .ok_or_else(|| overflow("quantity"))?;
+        let term = |m: i64, sum: i64| q.checked_mul(m).and_then(|x| sum.checked_add(x));
+        d.hi = term(m_hi, d.hi).ok_or_else(|| overflow("sum"))?;
+        d.lo = term(m_lo, d.lo).ok_or_else(|| overflow("sum"))?;
+        d.lines += sign;
+        Ok(())
+    }
+
+    /// The `hours` parameter of [`UPDATE`] / [`REBUILD_WRITE`], hour ascending,
+    /// leaving out hours where nothing changed.
+    pub(crate) fn rows(self) -> Vec<BoltType> {
+        use param::{i, map};
+        self.0
+            .into_iter()
+            .filter(|(_, d)| d.hi != 0 || d.lo != 0 || d.lines != 0)
+            .map(|(hour, d)| {
+                map([
+                    ("hour", i(hour)),
+                    ("hi", i(d.hi)),
+                    ("lo", i(d.lo)),
+                    ("lines", i(d.lines)),
+                ])
+            })
+            .collect()
+    }
+}
+
+/// The bucket part of the projection statement (`row.id` the product, `row.hours` the rows of
+/// [`Buckets::rows`]; run after the counter node is write-locked): moves the product's
+/// buckets, deleting those left without lines.
+pub(crate) const UPDATE: &str = "
+WITH row
+CALL (row) {
+  UNWIND row.hours AS h
+  MERGE (b:%SwiftboxTrendBucket% {product: row.id, hour: h.hour})
+  ON CREATE SET b.hi = 0, b.lo = 0, b.lines = 0
+  SET b.hi = b.hi + h.hi, b.lo = b.lo + h.lo, b.lines = b.lines + h.lines
+  SET b.v = %VALUE%
+  WITH b WHERE b.lines <= 0
+  DELETE b
+}";
+
+/// Deletes the buckets of the product `row.id` (with the product, before a product starts
+/// afresh, before a rebuild). The hint keeps the `(product, hour)` index in a plan made on an
+/// empty label (which Neo4j keeps until the statistics drift: a label scan per row meanwhile);
+/// the `hour` bound lets that index answer.
+pub(crate) const DELETE: &str = "CALL (row) {
+  MATCH (b:%SwiftboxTrendBucket%) USING INDEX b:%SwiftboxTrendBucket%(product, hour)
+  WHERE b.product = row.id AND b.hour >= -9223372036854775807
+  DELETE b
+}";
+
+/// A bucket's exact sum as a float, from its halves `b.hi` and `b.lo` (module docs).
+pub(crate) const VALUE: &str = "toFloat(b.hi) * 67108864.0 + toFloat(b.lo)";
+
+/// `template` with `%BUCKETS_UPDATE%` ([`UPDATE`]), `%BUCKETS_DELETE%` ([`DELETE`]) and
+/// `%VALUE%` ([`VALUE`]) filled in; placeholders of names are left for
+/// [`crate::schema::Schema::cypher`].
+pub(crate) fn fill_buckets(template: &str) -> String {
+    template
+        .replace("%BUCKETS_UPDATE%", UPDATE)
+        .replace("%BUCKETS_DELETE%", DELETE)
+        .replace("%VALUE%", VALUE)
+}
+
+/// Write-locks the counter nodes of `$ids` and reads their products' lines.
+const REBUILD_READ: &str = "
+UNWIND $ids AS id
+MATCH (s:%SwiftboxProductStats% {id: id})
+REMOVE s.trend
+WITH id
+MATCH (:%Product% {id: id})<-[r:%PURCHASED%]-()
+RETURN id, r.timestamp AS ts, r.quantity AS quantity";
+
+/// Replaces the buckets of the products `$rows` (`id`, `hours`) and marks them complete.
+const REBUILD_WRITE: &str = "
+UNWIND $rows AS row
+MATCH (s:%SwiftboxProductStats% {id: row.id})
+SET s.trend = 1
+WITH row
+%BUCKETS_DELETE%
+WITH row
+UNWIND row.hours AS h
+CREATE (b:%SwiftboxTrendBucket% {product: row.id, hour: h.hour, hi: h.hi, lo: h.lo,
+                                 lines: h.lines})
+SET b.v = %VALUE%";
+
+/// Deletes buckets whose product has no counter node (only a hand edit leaves one).
+const ORPHANS: &str = "
+MATCH (b:%SwiftboxTrendBucket%)
+WHERE NOT EXISTS { MATCH (:%SwiftboxProductStats% {id: b.product}) }
+DELETE b";
+
+/// Products per rebuild transaction.
+const REBUILD_BATCH: i64 = 500;
+
+/// The rebuild statements, rendered for one namespace.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    /// Every counter node, or those not marked complete.
+    pages: Pages,
+    read: String,
+    write: String,
+    orphans: String,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: &crate::schema::Schema) -> Self {
+        Self {
+            pages: Pages::new(schema, "SwiftboxProductStats", "AND n.trend IS NULL"),
+            read: schema.cypher(REBUILD_READ),
+            write: schema.cypher(&fill_buckets(REBUILD_WRITE)),
+            orphans: schema.cypher(ORPHANS),
+        }
+    }
+
+    pub(crate) fn named(&self) -> Vec<(&'static str, &str)> {
+        let [all, unmarked] = self.pages.named("rebuild.buckets.pages");
+        vec![
+            all,
+            unmarked,
+            ("rebuild.buckets.read", &self.read),
+            ("rebuild.buckets.write", &self.write),
+            ("rebuild.buckets.orphans", &self.orphans),
+        ]
+    }
+}
+
+impl Neo4jGraph {
+    /// Rebuilds the trend buckets of every product (`all`, which also deletes buckets without
+    /// a counter node), or of those not marked complete, from their `PURCHASED`
+    /// relationships, in transactions of [`REBUILD_BATCH`] products, each under the products'
+    /// counter-node locks (so an apply running at the same time waits, and then moves the
+    /// rebuilt buckets).
+    pub(crate) async fn rebuild_trend_buckets(&self, all: bool) -> Result<()> {
+        let st = &self.statements().apply.buckets;
+        if all {
+            self.write_txn("rebuild_trend_buckets", vec![query(&st.orphans)])
+                .await?;
+        }
+        let next = st.pages.next(all);
+        let mut after = String::new();
+        loop {
+            let ids = self
+                .next_ids("rebuild_trend_buckets", next, &after, REBUILD_BATCH)
+                .await?;
+            let Some(last) = ids.last() else {
+                return Ok(());
+            };
+            after = last.clone();
+            let read_q = query(&st.read).param("ids", ids.clone());
+            self.write_txn_then("rebuild_trend_buckets", vec![read_q], |results| {
+                let rows = results.first().map(Vec::as_slice).unwrap_or_default();
+                let rows = rebuild_rows(&ids, rows)?;
+                Ok(Some(query(&st.write).param("rows", param::list(rows))))
+            })
+            .await?;
+        }
+    }
+}
+
+/// The rows of [`REBUILD_WRITE`]: every product of `ids` with the buckets of its lines.
+fn rebuild_rows(ids: &[String], lines: &[Row]) -> Result<Vec<BoltType>> {
+    let mut per: BTreeMap<&str, Buckets> = ids
+        .iter()
+        .map(|id| (id.as_str(), Buckets::default()))
+        .collect();
+    for row in lines {
+        let id: String = get(row, "id")?;
+        let ts: i64 = get(row, "ts")?;
+        let quantity: i64 = get(row, "quantity")?;
+        if let Some(b) = per.get_mut(id.as_str()) {
+            b.add(ts, quantity, 1)?;
+        }
+    }
+    Ok(per
+        .into_iter()
+        .map(|(id, b)| param::map([("id", param::s(id)), ("hours", param::list(b.rows()))]))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: i64 = 1_717_243_200_000; // 2024-06-01 12:00 UTC, an hour's first millisecond
+
+    #[test]
+    fn a_line_created_and_removed_leaves_no_row() {
+        let mut b = Buckets::default();
+        b.add(T + 5, 3, 1).unwrap();
+        b.add(T + 5, 3, -1).unwrap();
+        assert!(b.rows().is_empty());
+    }
+
+    #[test]
+    fn lines_of_one_hour_share_a_bucket_and_the_next_hour_has_its_own() {
+        let mut b = Buckets::default();
+        b.add(T, 1, 1).unwrap();
+        b.add(T + trend::BUCKET_MS - 1, 2, 1).unwrap();
+        b.add(T + trend::BUCKET_MS, 1, 1).unwrap();
+        assert_eq!(b.0.len(), 2);
+        assert_eq!(b.0[&trend::bucket_of_ms(T)].lines, 2);
+        assert_eq!(b.rows().len(), 2);
+    }
+
+    #[test]
+    fn quantities_beyond_the_exact_range_are_invalid() {
+        let err = check_quantity(NewOrder::MAX_QUANTITY + 1, || "q".into()).unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err}");
+        assert!(check_quantity(NewOrder::MAX_QUANTITY, || "q".into()).is_ok());
+    }
+}

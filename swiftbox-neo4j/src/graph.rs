@@ -1,0 +1,485 @@
+//! [`Neo4jGraph`]: connection, schema migration, and the plumbing every call goes through
+//! (time budget, draining, commit or rollback, error mapping).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use neo4rs::{BoltString, BoltType, Query, Row, Txn};
+use swiftbox_core::{Error, GraphLimits, Result};
+
+use crate::config::Neo4jConfig;
+use crate::error::{self, map};
+use crate::queries::get;
+use crate::schema::{Schema, SCHEMA_VERSION};
+use crate::statements::Statements;
+
+/// A [`swiftbox_core::GraphStore`] on Neo4j 5 through `neo4rs`.
+///
+/// Cheap to clone (clones share the connection pool). [`Neo4jGraph::connect`] leaves it ready
+/// to use: it migrates the schema when the database (or namespace) needs it.
+#[derive(Clone)]
+pub struct Neo4jGraph {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) driver: neo4rs::Graph,
+    pub(crate) schema: Schema,
+    pub(crate) statements: Statements,
+    pub(crate) config: Neo4jConfig,
+}
+
+impl std::fmt::Debug for Neo4jGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Neo4jGraph")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Neo4jGraph {
+    /// Connects, checks the server answers (and accepts the credentials) within the connect
+    /// timeout, and migrates the schema unless it is current: [`Error::Unavailable`] when the
+    /// server cannot be reached, [`Error::Backend`] when the credentials are refused.
+    ///
+    /// Connect migrates, as `MongoStore::connect` creates its indexes, rather than refusing an
+    /// unmigrated database with a "call migrate" error: a store that is connected is a store
+    /// that works, whichever program opened it first (an example, a maintenance tool, a worker
+    /// started before the application), and there is no order of calls to get wrong. When the
+    /// schema is current this costs two reads in one round trip each: every index and
+    /// constraint of [`Self::migrate`] is online (and none it drops is there), and the
+    /// namespace's `SwiftboxSchema` node records the version this crate writes. Otherwise it
+    /// runs [`Self::migrate`] (idempotent, also when several processes connect at once).
+    ///
+    /// Every Cypher statement the store runs is rendered here, once, for its namespace
+    /// ([`Self::cypher_statements`]).
+    #[tracing::instrument(skip_all, fields(uri = %swiftbox_core::redact_uri(&config.uri), namespace = ?config.namespace))]
+    pub async fn connect(config: &Neo4jConfig) -> Result<Self> {
+        let mut builder = neo4rs::ConfigBuilder::default()
+            .uri(config.uri.as_str())
+            .user(config.user.as_str())
+            .password(config.password.as_str())
+            .max_connections(config.max_connections)
+            .fetch_size(config.fetch_size);
+        if let Some(db) = &config.database {
+            builder = builder.db(db.as_str());
+        }
+        let driver_config = builder.build().map_err(map)?;
+        let driver = neo4rs::Graph::connect(driver_config).await.map_err(map)?;
+        let schema = Schema::new(config.namespace.as_deref());
+        let graph = Neo4jGraph {
+            inner: Arc::new(Inner {
+                driver,
+                statements: Statements::new(&schema),
+                schema,
+                config: config.clone(),
+            }),
+        };
+        graph.check_alive().await?;
+        if !graph.is_migrated().await? {
+            graph.migrate().await?;
+        }
+        Ok(graph)
+    }
+
+    /// Connects with [`Neo4jConfig::from_env`].
+    pub async fn connect_from_env() -> Result<Self> {
+        let config = Neo4jConfig::from_env()?.build()?;
+        Self::connect(&config).await
+    }
+
+    /// The configuration this store was created with.
+    pub fn config(&self) -> &Neo4jConfig {
+        &self.inner.config
+    }
+
+    /// The query caps in force.
+    pub fn limits(&self) -> GraphLimits {
+        self.inner.config.limits
+    }
+
+    /// Every Cypher statement this store runs, as rendered for its namespace, with a name
+    /// saying what runs it (`apply.upsert.order`, `query.recommend`, `migrate.schema`, ...;
+    /// names repeat where one call picks among variants). For `EXPLAIN`/`PROFILE` by hand or
+    /// in a plan check: the crate's tests `EXPLAIN` each one and fail on a deprecated form or
+    /// on a version guard that is no longer read through a locking seek. Statements named
+    /// `migrate.*` and `wipe.*` are schema commands or maintenance, not explainable queries.
+    pub fn cypher_statements(&self) -> Vec<(&'static str, &str)> {
+        self.inner.statements.named()
+    }
+
+    /// The rendered statements.
+    pub(crate) fn statements(&self) -> &Statements {
+        &self.inner.statements
+    }
+
+    /// Whether the schema and the data backfills of [`Self::migrate`] are current (see
+    /// [`Self::connect`]).
+    async fn is_migrated(&self) -> Result<bool> {
+        let st = &self.inner.statements.schema;
+        let prefix = self.inner.schema.schema_prefix();
+        let q = neo4rs::query(&st.show_indexes).param("prefix", prefix.as_str());
+        let mut present = HashSet::new();
+        let mut online = HashSet::new();
+        for row in self.read("migrate check", q).await? {
+            let name: String = get(&row, "name")?;
+            if get::<String>(&row, "state")? == "ONLINE" {
+                online.insert(name.clone());
+            }
+            present.insert(name);
+        }
+        let schema_current = st.migrations.iter().all(|m| {
+            if m.drops {
+                !present.contains(&m.name)
+            } else {
+                online.contains(&m.name)
+            }
+        });
+        if !schema_current {
+            return Ok(false);
+        }
+        let rows = self
+            .read("migrate check", neo4rs::query(&st.version_read))
+            .await?;
+        let version: Option<i64> = match rows.first() {
+            Some(row) => get(row, "version")?,
+            None => None,
+        };
+        Ok(version.is_some_and(|v| v >= SCHEMA_VERSION))
+    }
+
+    /// Runs one schema command in a transaction of its own (Neo4j does not mix schema and data
+    /// writes in one transaction); an index or constraint that another process created
+    /// meanwhile is fine.
+    async fn schema_command(&self, command: &str) -> Result<()> {
+        fn already_exists(e: &neo4rs::Error) -> bool {
+            match e {
+                neo4rs::Error::Neo4j(e) => e.code().contains("AlreadyExists"),
+                neo4rs::Error::UnexpectedMessage(m) => m.contains("AlreadyExists"),
+                _ => false,
+            }
+        }
+        let mut txn = self.inner.driver.start_txn().await.map_err(map)?;
+        let run = txn.run(neo4rs::query(command)).await;
+        let result = match run {
+            Ok(()) => txn.commit().await,
+            Err(e) => Err(match txn.rollback().await {
+                Ok(()) | Err(_) => e,
+            }),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if already_exists(&e) => Ok(()),
+            Err(e) => Err(map(e)),
+        }
+    }
+
+    /// Creates the constraints and indexes the store relies on, if they are missing, and waits
+    /// until they are online; [`Self::connect`] runs it when they are not all there, so an
+    /// application rarely needs to. The constraints and indexes: unique `id` on `User`,
+    /// `Product`, `Category`; unique `Category.name`; unique keys of the internal tombstone and
+    /// lock nodes; relationship indexes on `PURCHASED(order_id)` (order upserts and deletes) and
+    /// `PURCHASED(timestamp)` (trending); a relationship uniqueness constraint on `REVIEWED(id)`;
+    /// unique `id` of the internal counter nodes and an index on each of their counters
+    /// (`popular`); a unique `(product, hour)` and an index on `hour` of the internal trend
+    /// buckets (`trending`). Then gives every product that lacks them its popularity counters
+    /// (`purchases`, `units`, `buyers`, kept by apply from then on: see
+    /// [`Self::recount_product_stats`]), computed from its relationships, and builds the trend
+    /// buckets of every product not marked as having complete ones and the recent-buyer list of
+    /// every counter node without one (see the `apply` module's projections), so a graph
+    /// written by an older version of this crate is brought up to date; last, records the
+    /// schema version [`Self::connect`] checks. Idempotent, also when several processes run it
+    /// at once. Every step is an explicit transaction: one per schema command, one per batch
+    /// of products. Constraint and index names start with `swiftbox_` (plus the namespace).
+    #[tracing::instrument(skip(self), fields(namespace = ?self.inner.config.namespace))]
+    pub async fn migrate(&self) -> Result<()> {
+        // Concurrent schema changes on one server can stall each other (seen on 5.26: a
+        // constraint index left POPULATING forever when several were created at once), so one
+        // process runs one migration at a time.
+        static MIGRATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let budget = self.inner.config.query_timeout.max(Duration::from_secs(60));
+        bounded("migrate", budget, async {
+            let _one_at_a_time = MIGRATIONS.lock().await;
+            let st = &self.inner.statements.schema;
+            for m in &st.migrations {
+                self.schema_command(&m.command).await?;
+            }
+            self.await_own_indexes().await?;
+            self.recount_counters(false).await?;
+            self.recount_recent(false).await?;
+            self.rebuild_trend_buckets(false).await?;
+            let q = neo4rs::query(&st.version_write).param("version", SCHEMA_VERSION);
+            self.write_txn("migrate", vec![q]).await.map(drop)
+        })
+        .await
+    }
+
+    /// Recomputes every product's popularity counters from its `PURCHASED` relationships:
+    /// `purchases` (number of relationships), `units` (sum of their `quantity`) and `buyers`
+    /// (number of distinct users with at least one).
+    ///
+    /// The counters live on an internal node per product (`SwiftboxProductStats {id}`, the
+    /// product's id), which [`swiftbox_core::GraphStore::apply`] keeps exact in the same
+    /// transaction as the relationships it writes; `popular` and the cold-start fill of
+    /// `recommendations_for` read them instead of the relationships. This is for a graph whose
+    /// relationships or products were edited by hand (outside `apply`): it also creates missing
+    /// counter nodes and deletes those whose product is gone. Runs in batches of 1,000
+    /// products, each its own explicit transaction, so run it while no `apply` is in flight. Then
+    /// rebuilds every product's recent-buyer list (its latest 100 buyers, which the
+    /// recommendation queries read) and trend buckets (per-hour purchase sums `trending`
+    /// reads), both kept by apply likewise, from its relationships.
+    #[tracing::instrument(skip(self), fields(namespace = ?self.inner.config.namespace))]
+    pub async fn recount_product_stats(&self) -> Result<()> {
+        let budget = self
+            .inner
+            .config
+            .query_timeout
+            .max(Duration::from_secs(120));
+        bounded("recount_product_stats", budget, async {
+            self.recount_counters(true).await?;
+            self.recount_recent(true).await?;
+            self.rebuild_trend_buckets(true).await
+        })
+        .await
+    }
+
+    /// Waits until every index of this namespace is online (not `db.awaitIndexes`, which
+    /// waits for every index of the database, other namespaces' included).
+    async fn await_own_indexes(&self) -> Result<()> {
+        let prefix = self.inner.schema.schema_prefix();
+        let show = &self.inner.statements.schema.show_indexes;
+        loop {
+            let q = neo4rs::query(show).param("prefix", prefix.as_str());
+            let mut pending = Vec::new();
+            for row in self.read("migrate", q).await? {
+                let name: String = get(&row, "name")?;
+                let state: String = get(&row, "state")?;
+                if state != "ONLINE" {
+                    pending.push((name, state));
+                }
+            }
+            if let Some((name, _)) = pending.iter().find(|(_, state)| state == "FAILED") {
+                return Err(Error::backend(
+                    error::STORE,
+                    error::Msg(format!(
+                        "index {name} failed to build; drop it and migrate again"
+                    )),
+                ));
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Deletes every node and relationship of this store's namespace, and drops its
+    /// constraints and indexes, in explicit transactions of up to 5,000 nodes (and one per
+    /// dropped index or constraint). The store needs [`Self::migrate`] before it is used
+    /// again. Meant for tests and throw-away environments; refuses
+    /// ([`Error::Invalid`]) when no namespace is configured, so it can never empty a shared
+    /// default graph.
+    #[tracing::instrument(skip(self), fields(namespace = ?self.inner.config.namespace))]
+    pub async fn wipe(&self) -> Result<()> {
+        if self.inner.config.namespace.is_none() {
+            return Err(Error::invalid(
+                "namespace",
+                "wipe needs a namespace, it never empties the default graph",
+            ));
+        }
+        let budget = self
+            .inner
+            .config
+            .query_timeout
+            .max(Duration::from_secs(120));
+        bounded("wipe", budget, async {
+            let st = &self.inner.statements.schema;
+            for batch in &st.wipe {
+                loop {
+                    let rows = self.write_txn("wipe", vec![neo4rs::query(batch)]).await?;
+                    let deleted: i64 = match rows.first().and_then(|r| r.first()) {
+                        Some(row) => get(row, "deleted")?,
+                        None => 0,
+                    };
+                    if deleted == 0 {
+                        break;
+                    }
+                }
+            }
+            let prefix = self.inner.schema.schema_prefix();
+            for (kind, show) in &st.show_own_schema {
+                let q = neo4rs::query(show).param("prefix", prefix.as_str());
+                for row in self.read("wipe", q).await? {
+                    let name: String = get(&row, "name")?;
+                    // `name` comes from the server and starts with our validated prefix; quote
+                    // it anyway.
+                    let drop = format!("DROP {kind} `{}` IF EXISTS", name.replace('`', "``"));
+                    self.schema_command(&drop).await?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `RETURN 1` within the connect timeout.
+    pub(crate) async fn check_alive(&self) -> Result<()> {
+        let t = self.inner.config.connect_timeout;
+        self.txn("ping", t, vec![neo4rs::query("RETURN 1 AS one")], |_| {
+            Ok(None)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Runs one query and drains every row, within the call budget.
+    pub(crate) async fn read(&self, what: &'static str, q: Query) -> Result<Vec<Row>> {
+        let t = self.inner.config.query_timeout;
+        let mut results = self.txn(what, t, vec![q], |_| Ok(None)).await?;
+        Ok(results.pop().unwrap_or_default())
+    }
+
+    /// Runs `queries` in order in one explicit transaction, draining each one's rows, within the
+    /// call budget.
+    pub(crate) async fn write_txn(
+        &self,
+        what: &'static str,
+        queries: Vec<Query>,
+    ) -> Result<Vec<Vec<Row>>> {
+        self.write_txn_then(what, queries, |_| Ok(None)).await
+    }
+
+    /// [`Self::write_txn`], then, in the same transaction, the query `then` makes from the
+    /// rows of `queries` (if any; its rows are not returned). An error from `then` rolls back.
+    pub(crate) async fn write_txn_then(
+        &self,
+        what: &'static str,
+        queries: Vec<Query>,
+        then: impl FnOnce(&[Vec<Row>]) -> Result<Option<Query>> + Send,
+    ) -> Result<Vec<Vec<Row>>> {
+        self.txn(what, self.inner.config.query_timeout, queries, then)
+            .await
+    }
+
+    /// Runs `queries` in one explicit transaction, then the query `then` makes from their
+    /// rows (if any): commits when all succeed, rolls back when one fails; fails with [`Error::Unavailable`] after `t` (a transaction abandoned by the
+    /// timeout is rolled back by the `RESET` its connection gets before reuse, or by the server
+    /// when the connection closes).
+    ///
+    /// Every call, reads included, goes through here rather than neo4rs's auto-commit
+    /// `Graph::execute`: in neo4rs 0.8 that retries *any* failure to get a connection (server
+    /// down, refused credentials) with backoff for up to 60 s, which would hide both behind the
+    /// call timeout. `start_txn` reports them at once.
+    async fn txn(
+        &self,
+        what: &'static str,
+        t: Duration,
+        queries: Vec<Query>,
+        then: impl FnOnce(&[Vec<Row>]) -> Result<Option<Query>> + Send,
+    ) -> Result<Vec<Vec<Row>>> {
+        bounded(what, t, async {
+            let mut txn = self.inner.driver.start_txn().await.map_err(map)?;
+            let mut results = Vec::with_capacity(queries.len());
+            for q in queries {
+                match txn_rows(&mut txn, q).await {
+                    Ok(rows) => results.push(rows),
+                    Err(err) => return Err(rollback(txn, err).await),
+                }
+            }
+            let last = match then(&results) {
+                Ok(last) => last,
+                Err(err) => return Err(rollback(txn, err).await),
+            };
+            if let Some(q) = last {
+                if let Err(err) = txn_rows(&mut txn, q).await {
+                    return Err(rollback(txn, err).await);
+                }
+            }
+            txn.commit().await.map_err(map)?;
+            Ok(results)
+        })
+        .await
+    }
+}
+
+/// Rolls `txn` back after `err` and returns `err`.
+async fn rollback(txn: Txn, err: Error) -> Error {
+    if let Err(rollback) = txn.rollback().await {
+        tracing::warn!(error = %rollback, "rollback failed; the connection reset discards the transaction");
+    }
+    err
+}
+
+/// Runs one query inside a transaction and drains its rows.
+async fn txn_rows(txn: &mut Txn, q: Query) -> Result<Vec<Row>> {
+    let mut stream = txn.execute(q).await.map_err(map)?;
+    let mut rows = Vec::new();
+    while let Some(row) = stream.next(txn.handle()).await.map_err(map)? {
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Fails with [`Error::Unavailable`] when `fut` takes longer than `t`.
+pub(crate) async fn bounded<T>(
+    what: &'static str,
+    t: Duration,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(t, fut).await {
+        Ok(r) => {
+            if let Err(e) = &r {
+                tracing::debug!(call = what, error = %e, "neo4j call failed");
+            }
+            r
+        }
+        Err(_) => {
+            tracing::warn!(call = what, timeout = ?t, "neo4j call timed out");
+            Err(error::timeout(what, t))
+        }
+    }
+}
+
+/// Builders for query parameters.
+pub(crate) mod param {
+    use super::*;
+
+    /// A string.
+    pub(crate) fn s(v: impl Into<String>) -> BoltType {
+        BoltType::from(v.into())
+    }
+
+    /// An integer.
+    pub(crate) fn i(v: i64) -> BoltType {
+        BoltType::from(v)
+    }
+
+    /// A map.
+    pub(crate) fn map<const N: usize>(pairs: [(&str, BoltType); N]) -> BoltType {
+        BoltType::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (BoltString::from(k), v))
+                .collect(),
+        )
+    }
+
+    /// A list.
+    pub(crate) fn list(items: Vec<BoltType>) -> BoltType {
+        BoltType::List(neo4rs::BoltList::from(items))
+    }
+
+    /// A primary-store version as a Neo4j integer.
+    pub(crate) fn version(v: u64) -> Result<BoltType> {
+        i64::try_from(v)
+            .map(BoltType::from)
+            .map_err(|_| Error::invalid("version", "exceeds the largest integer Neo4j stores"))
+    }
+
+    /// A `limit` as a Neo4j integer.
+    pub(crate) fn count(n: usize) -> BoltType {
+        BoltType::from(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}

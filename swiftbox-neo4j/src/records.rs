@@ -1,0 +1,249 @@
+//! What the graph holds, read back: [`GraphRecord`] pages, counts, and view recording.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use neo4rs::query;
+use swiftbox_core::graph::{
+    CategoryNode, OrderPurchases, ProductNode, PurchasedItem, ReviewEdge, UserNode,
+};
+use swiftbox_core::{
+    CategoryId, EntityKind, Error, GraphCounts, GraphRecord, OrderId, ProductId, Result, ReviewId,
+    UserId,
+};
+
+use crate::error;
+use crate::graph::{param, Neo4jGraph};
+use crate::queries::{get, money, parse_id, time};
+
+const USERS: &str = "
+MATCH (n:%User%) WHERE $after IS NULL OR n.id > $after
+RETURN n.id AS id, n.username AS username, n.email AS email, n.version AS version
+ORDER BY id ASC LIMIT $limit";
+
+const CATEGORIES: &str = "
+MATCH (n:%Category%) WHERE $after IS NULL OR n.id > $after
+RETURN n.id AS id, n.name AS name, n.version AS version
+ORDER BY id ASC LIMIT $limit";
+
+const PRODUCTS: &str = "
+MATCH (n:%Product%) WHERE $after IS NULL OR n.id > $after
+RETURN n.id AS id, n.name AS name, n.category AS category, n.price AS price,
+       n.currency AS currency, n.version AS version
+ORDER BY id ASC LIMIT $limit";
+
+const ORDERS: &str = "
+MATCH ()-[r:%PURCHASED%]->() WHERE $after IS NULL OR r.order_id > $after
+WITH DISTINCT r.order_id AS oid ORDER BY oid ASC LIMIT $limit
+MATCH (u:%User%)-[r:%PURCHASED% {order_id: oid}]->(p:%Product%)
+WITH oid, u, r, p ORDER BY p.id ASC
+RETURN oid, u.id AS user, min(r.timestamp) AS ts, max(r.version) AS version,
+       collect({product: p.id, quantity: r.quantity, price: r.price, currency: r.currency}) AS items
+ORDER BY oid ASC, user ASC";
+
+const REVIEWS: &str = "
+MATCH (u:%User%)-[r:%REVIEWED%]->(p:%Product%) WHERE $after IS NULL OR r.id > $after
+RETURN r.id AS id, u.id AS user, p.id AS product, r.rating AS rating, r.version AS version
+ORDER BY id ASC LIMIT $limit";
+
+const COUNTS: &str = "
+CALL () { MATCH (n:%User%) RETURN count(n) AS users }
+CALL () { MATCH (n:%Category%) RETURN count(n) AS categories }
+CALL () { MATCH (n:%Product%) RETURN count(n) AS products }
+CALL () { MATCH ()-[r:%PURCHASED%]->() RETURN count(r) AS purchases, count(DISTINCT r.order_id) AS orders }
+CALL () { MATCH ()-[r:%REVIEWED%]->() RETURN count(r) AS reviews }
+CALL () { MATCH ()-[r:%VIEWED%]->() RETURN count(r) AS views }
+RETURN users, categories, products, purchases, orders, reviews, views";
+
+const VIEW: &str = "
+OPTIONAL MATCH (u:%User% {id: $user})
+OPTIONAL MATCH (p:%Product% {id: $product})
+CALL (u, p) {
+  WITH u, p WHERE u IS NOT NULL AND p IS NOT NULL
+  MERGE (u)-[v:%VIEWED%]->(p)
+  ON CREATE SET v.count = 1, v.last_viewed = $at
+  ON MATCH SET v.count = v.count + 1,
+               v.last_viewed = CASE WHEN v.last_viewed >= $at THEN v.last_viewed ELSE $at END
+}
+RETURN u IS NOT NULL AS user_found, p IS NOT NULL AS product_found";
+
+/// The record statements, rendered for one namespace.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    /// Pages of records, by [`EntityKind::ALL`] position.
+    pages: Vec<String>,
+    counts: String,
+    view: String,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: &crate::schema::Schema) -> Self {
+        Self {
+            pages: EntityKind::ALL
+                .iter()
+                .map(|kind| schema.cypher(page_template(*kind)))
+                .collect(),
+            counts: schema.cypher(COUNTS),
+            view: schema.cypher(VIEW),
+        }
+    }
+
+    pub(crate) fn named(&self) -> Vec<(&'static str, &str)> {
+        let mut out: Vec<(&'static str, &str)> = self
+            .pages
+            .iter()
+            .map(|p| ("records.page", p.as_str()))
+            .collect();
+        out.push(("records.counts", &self.counts));
+        out.push(("records.record_view", &self.view));
+        out
+    }
+}
+
+/// The page statement of `kind`.
+fn page_template(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::User => USERS,
+        EntityKind::Category => CATEGORIES,
+        EntityKind::Product => PRODUCTS,
+        EntityKind::Order => ORDERS,
+        EntityKind::Review => REVIEWS,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ItemRow {
+    product: String,
+    quantity: i64,
+    price: i64,
+    currency: String,
+}
+
+fn version(v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| error::decode("version", format!("{v} is negative")))
+}
+
+impl Neo4jGraph {
+    pub(crate) async fn records_q(
+        &self,
+        kind: EntityKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GraphRecord>> {
+        if limit == 0 {
+            return Err(Error::invalid("limit", "must be at least 1"));
+        }
+        let st = &self.statements().records;
+        let position = EntityKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or_default();
+        let q = query(&st.pages[position])
+            .param("after", after.map(str::to_owned))
+            .param("limit", param::count(limit));
+        let rows = self.read("records", q).await?;
+        rows.iter()
+            .map(|row| -> Result<GraphRecord> {
+                Ok(match kind {
+                    EntityKind::User => GraphRecord::User(UserNode {
+                        id: parse_id(&get::<String>(row, "id")?, UserId::parse)?,
+                        username: get(row, "username")?,
+                        email: get(row, "email")?,
+                        version: version(get(row, "version")?)?,
+                    }),
+                    EntityKind::Category => GraphRecord::Category(CategoryNode {
+                        id: parse_id(&get::<String>(row, "id")?, CategoryId::parse)?,
+                        name: get(row, "name")?,
+                        version: version(get(row, "version")?)?,
+                    }),
+                    EntityKind::Product => GraphRecord::Product(ProductNode {
+                        id: parse_id(&get::<String>(row, "id")?, ProductId::parse)?,
+                        name: get(row, "name")?,
+                        category: get(row, "category")?,
+                        price: money(get(row, "price")?, &get::<String>(row, "currency")?)?,
+                        version: version(get(row, "version")?)?,
+                    }),
+                    EntityKind::Order => {
+                        let items: Vec<ItemRow> = get(row, "items")?;
+                        let mut items = items
+                            .into_iter()
+                            .map(|it| {
+                                Ok(PurchasedItem {
+                                    product: parse_id(&it.product, ProductId::parse)?,
+                                    quantity: it.quantity,
+                                    unit_price: money(it.price, &it.currency)?,
+                                })
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        items.sort_by_key(|i| i.product);
+                        GraphRecord::Order(OrderPurchases {
+                            order_id: parse_id(&get::<String>(row, "oid")?, OrderId::parse)?,
+                            user: parse_id(&get::<String>(row, "user")?, UserId::parse)?,
+                            placed_at: time(get(row, "ts")?)?,
+                            items,
+                            version: version(get(row, "version")?)?,
+                        })
+                    }
+                    EntityKind::Review => {
+                        let rating: i64 = get(row, "rating")?;
+                        GraphRecord::Review(ReviewEdge {
+                            id: parse_id(&get::<String>(row, "id")?, ReviewId::parse)?,
+                            user: parse_id(&get::<String>(row, "user")?, UserId::parse)?,
+                            product: parse_id(&get::<String>(row, "product")?, ProductId::parse)?,
+                            rating: u8::try_from(rating)
+                                .map_err(|_| error::decode("rating", rating))?,
+                            version: version(get(row, "version")?)?,
+                        })
+                    }
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn counts_q(&self) -> Result<GraphCounts> {
+        let rows = self
+            .read("counts", query(&self.statements().records.counts))
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| error::decode("counts", "no row"))?;
+        let n = |c: &str| -> Result<u64> {
+            let v: i64 = get(row, c)?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        let mut entities = BTreeMap::new();
+        entities.insert(EntityKind::User, n("users")?);
+        entities.insert(EntityKind::Category, n("categories")?);
+        entities.insert(EntityKind::Product, n("products")?);
+        entities.insert(EntityKind::Order, n("orders")?);
+        entities.insert(EntityKind::Review, n("reviews")?);
+        Ok(GraphCounts {
+            entities,
+            purchases: n("purchases")?,
+            views: n("views")?,
+        })
+    }
+
+    pub(crate) async fn view(
+        &self,
+        user: &UserId,
+        product: &ProductId,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let q = query(&self.statements().records.view)
+            .param("user", user.to_string())
+            .param("product", product.to_string())
+            .param("at", at.timestamp_millis());
+        let rows = self.read("record_view", q).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| error::decode("record_view", "no row"))?;
+        if !get::<bool>(row, "user_found")? {
+            return Err(Error::not_found(EntityKind::User, user));
+        }
+        if !get::<bool>(row, "product_found")? {
+            return Err(Error::not_found(EntityKind::Product, product));
+        }
+        Ok(())
+    }
+}
