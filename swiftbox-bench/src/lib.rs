@@ -276,6 +276,8 @@ pub async fn run(cfg: &BenchConfig) -> Result<Report> {
     Ok(report)
 }
 
+/// Every figure's future is boxed: inline, their state machines add up to more than a test
+/// thread's 2 MiB stack in a debug build (`tests/quick.rs` overflowed it).
 async fn run_in(cfg: &BenchConfig, env: &Env, report: &mut Report) -> Result<()> {
     report.meta = Meta {
         started: chrono::Utc::now().to_rfc3339(),
@@ -298,19 +300,46 @@ async fn run_in(cfg: &BenchConfig, env: &Env, report: &mut Report) -> Result<()>
     for backend in &cfg.backends {
         let (p, g) = backend_kinds(*backend, 0, cfg);
         if cfg.wants(2) {
-            figures::writes::run(env, report, cfg, p, g, label(p, g)).await?;
+            Box::pin(figures::writes::run(env, report, cfg, p, g, label(p, g))).await?;
         }
         if cfg.wants(3) {
             let (rate, secs) = cfg.lag_load;
             if *backend == Backend::Servers {
                 let m = PrimaryKind::Memory;
-                figures::lag::run(env, report, cfg, (rate, secs), m, g, label(m, g)).await?;
+                Box::pin(figures::lag::run(
+                    env,
+                    report,
+                    cfg,
+                    (rate, secs),
+                    m,
+                    g,
+                    label(m, g),
+                ))
+                .await?;
                 let rate = cfg.mongo_lag_rate;
                 if rate > 0 {
-                    figures::lag::run(env, report, cfg, (rate, secs), p, g, label(p, g)).await?;
+                    Box::pin(figures::lag::run(
+                        env,
+                        report,
+                        cfg,
+                        (rate, secs),
+                        p,
+                        g,
+                        label(p, g),
+                    ))
+                    .await?;
                 }
             } else {
-                figures::lag::run(env, report, cfg, (rate, secs), p, g, label(p, g)).await?;
+                Box::pin(figures::lag::run(
+                    env,
+                    report,
+                    cfg,
+                    (rate, secs),
+                    p,
+                    g,
+                    label(p, g),
+                ))
+                .await?;
             }
         }
     }
@@ -331,15 +360,30 @@ async fn run_in(cfg: &BenchConfig, env: &Env, report: &mut Report) -> Result<()>
                     cfg.mongo_load_max_orders
                 ));
             }
-            let prepared =
-                figures::resync::run(env, report, cfg, *scale, p, g, label(p, g)).await?;
+            let prepared = Box::pin(figures::resync::run(
+                env,
+                report,
+                cfg,
+                *scale,
+                p,
+                g,
+                label(p, g),
+            ))
+            .await?;
             let query_figure = if *backend == Backend::Memory && *scale == Scale::L {
                 5
             } else {
                 4
             };
             if cfg.wants(query_figure) {
-                figures::queries::run(report, cfg, *scale, &prepared, query_figure).await?;
+                Box::pin(figures::queries::run(
+                    report,
+                    cfg,
+                    *scale,
+                    &prepared,
+                    query_figure,
+                ))
+                .await?;
             }
             prepared.dispose(env).await?;
         }
@@ -354,7 +398,7 @@ async fn run_in(cfg: &BenchConfig, env: &Env, report: &mut Report) -> Result<()>
                 ("ml-100k", std::sync::Arc::new(r))
             }
         };
-        figures::quality::run(env, report, cfg, name, &ratings).await?;
+        Box::pin(figures::quality::run(env, report, cfg, name, &ratings)).await?;
     }
     Ok(())
 }
