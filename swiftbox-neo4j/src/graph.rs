@@ -140,14 +140,22 @@ impl Neo4jGraph {
         if !schema_current {
             return Ok(false);
         }
+        Ok(self
+            .recorded_version()
+            .await?
+            .is_some_and(|v| v >= SCHEMA_VERSION))
+    }
+
+    /// The schema version [`Self::migrate`] last recorded in this namespace, if any.
+    async fn recorded_version(&self) -> Result<Option<i64>> {
+        let st = &self.inner.statements.schema;
         let rows = self
             .read("migrate check", neo4rs::query(&st.version_read))
             .await?;
-        let version: Option<i64> = match rows.first() {
-            Some(row) => get(row, "version")?,
-            None => None,
-        };
-        Ok(version.is_some_and(|v| v >= SCHEMA_VERSION))
+        match rows.first() {
+            Some(row) => get(row, "version"),
+            None => Ok(None),
+        }
     }
 
     /// Runs one schema command in a transaction of its own (Neo4j does not mix schema and data
@@ -181,10 +189,14 @@ impl Neo4jGraph {
     /// application rarely needs to. The constraints and indexes: unique `id` on `User`,
     /// `Product`, `Category`; unique `Category.name`; unique keys of the internal tombstone and
     /// lock nodes; relationship indexes on `PURCHASED(order_id)` (order upserts and deletes) and
-    /// `PURCHASED(timestamp)` (trending); a relationship uniqueness constraint on `REVIEWED(id)`;
+    /// `PURCHASED(timestamp)` (trending); relationship uniqueness constraints on `REVIEWED(id)`
+    /// and on `PURCHASED(order_id, product)` (one line per order and product);
     /// unique `id` of the internal counter nodes and an index on each of their counters
     /// (`popular`); a unique `(product, hour)` and an index on `hour` of the internal trend
-    /// buckets (`trending`). Then gives every product that lacks them its popularity counters
+    /// buckets (`trending`). On a graph last migrated before schema version 3, gives every
+    /// `PURCHASED` line its product's id as `product` (a doubled line, which the constraint
+    /// refuses, makes migrate fail with the constraint's error and leaves the graph at the old
+    /// version). Then gives every product that lacks them its popularity counters
     /// (`purchases`, `units`, `buyers`, kept by apply from then on: see
     /// [`Self::recount_product_stats`]), computed from its relationships, and builds the trend
     /// buckets of every product not marked as having complete ones and the recent-buyer list of
@@ -203,10 +215,21 @@ impl Neo4jGraph {
         bounded("migrate", budget, async {
             let _one_at_a_time = MIGRATIONS.lock().await;
             let st = &self.inner.statements.schema;
+            let recorded = self.recorded_version().await?;
             for m in &st.migrations {
                 self.schema_command(&m.command).await?;
             }
             self.await_own_indexes().await?;
+            // Under the `purchased_line` constraint from here on: a doubled line left by an
+            // older version fails its batch (and migrate) rather than pass unnoticed.
+            // (Versions before 3 wrote lines without `product`.)
+            if recorded.unwrap_or(0) < 3 {
+                let (pages, fill) = &st.line_products;
+                self.in_batches("migrate line products", pages.next(true), 1_000, |ids| {
+                    neo4rs::query(fill).param("ids", ids.to_vec())
+                })
+                .await?;
+            }
             self.recount_counters(false).await?;
             self.recount_recent(false).await?;
             self.rebuild_trend_buckets(false).await?;

@@ -5,6 +5,8 @@
 //! configuration ([`crate::Neo4jConfigBuilder::namespace`]); every value from input travels as a
 //! query parameter.
 
+use crate::batches::Pages;
+
 /// The node labels (placeholder names, before namespacing): a wipe empties each.
 const LABELS: [&str; 8] = [
     "User",
@@ -24,7 +26,10 @@ const TYPES: [&str; 4] = ["PURCHASED", "VIEWED", "REVIEWED", "BELONGS_TO"];
 /// [`crate::Neo4jGraph::migrate`] produce. `migrate` records it in the namespace's
 /// `SwiftboxSchema` node when it is done; `connect` migrates when the node holds an older one
 /// (or none), or when an index is missing or not online. Raise it with every change to either.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+///
+/// 3: `PURCHASED` lines carry `product` (backfilled from their product node) under the
+/// `(order_id, product)` uniqueness constraint `purchased_line`.
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// Reads the version `migrate` last recorded (`null` if none).
 const SCHEMA_VERSION_READ: &str = "
@@ -35,6 +40,14 @@ RETURN max(m.version) AS version";
 const SCHEMA_VERSION_WRITE: &str = "
 MERGE (m:%SwiftboxSchema% {id: 'schema'})
 SET m.version = $version";
+
+/// Gives the `PURCHASED` lines of the products `$ids` that lack it their product's id (lines
+/// written before schema version 3).
+const LINE_PRODUCTS: &str = "
+UNWIND $ids AS id
+MATCH (:%Product% {id: id})<-[r:%PURCHASED%]-()
+WHERE r.product IS NULL
+SET r.product = id";
 
 /// This namespace's indexes (constraints' included) and their states.
 const SHOW_INDEXES: &str = "
@@ -78,6 +91,8 @@ pub(crate) struct Statements {
     pub(crate) migrations: Vec<Migration>,
     pub(crate) version_read: String,
     pub(crate) version_write: String,
+    /// The pages of products and the statement of the `PURCHASED.product` backfill.
+    pub(crate) line_products: (Pages, String),
     pub(crate) show_indexes: String,
     /// What a wipe drops: `(CONSTRAINT or INDEX, the statement listing them)`.
     pub(crate) show_own_schema: [(&'static str, String); 2],
@@ -91,6 +106,10 @@ impl Statements {
             migrations: schema.migrations(),
             version_read: schema.cypher(SCHEMA_VERSION_READ),
             version_write: schema.cypher(SCHEMA_VERSION_WRITE),
+            line_products: (
+                Pages::new(schema, "Product", ""),
+                schema.cypher(LINE_PRODUCTS),
+            ),
             show_indexes: SHOW_INDEXES.to_owned(),
             show_own_schema: [
                 ("CONSTRAINT", SHOW_CONSTRAINTS.to_owned()),
@@ -111,6 +130,8 @@ impl Statements {
             .collect();
         out.push(("migrate.version_read", &self.version_read));
         out.push(("migrate.version_write", &self.version_write));
+        let [pages, _] = self.line_products.0.named("backfill.line_products.pages");
+        out.extend([pages, ("backfill.line_products", &self.line_products.1)]);
         out.push(("migrate.show_indexes", &self.show_indexes));
         out.extend(
             self.show_own_schema
@@ -221,6 +242,14 @@ impl Schema {
             node_index("product_category", "Product", "category"),
             rel_index("purchased_order_id", "PURCHASED", "order_id"),
             rel_index("purchased_timestamp", "PURCHASED", "timestamp"),
+            // One line per (order, product). Lines written before schema version 3 have no
+            // `product` (a uniqueness constraint ignores them) until migrate backfills it.
+            create(
+                "purchased_line",
+                "CONSTRAINT",
+                "()-[r:%PURCHASED%]-()",
+                "REQUIRE (r.order_id, r.product) IS UNIQUE",
+            ),
             // A review is one relationship: a uniqueness constraint, whose locking seek
             // serialises concurrent applies of one review (apply's "Locking" docs). The plain
             // index of earlier versions (same property) must go first.

@@ -83,3 +83,77 @@ async fn connect_restores_a_dropped_constraint() {
     assert_eq!(row.get::<i64>("n").expect("n"), 1);
     g.wipe().await.expect("wipe");
 }
+
+/// One `PURCHASED` line per (order, product), whoever writes it: a second line created by hand
+/// beside the one apply wrote is refused by the `purchased_line` constraint.
+#[tokio::test]
+async fn a_second_line_of_one_order_and_product_is_refused() {
+    let Some(g) = graph("one_line_per_item").await else {
+        return;
+    };
+    let batch = vec![
+        up(category(0, 1)),
+        up(user(1, 1)),
+        up(product(1, 0, 1)),
+        up(order(1, 1, &[(1, 2)], now(), 1)),
+    ];
+    g.apply(&batch).await.expect("apply");
+    let (raw, ns) = buckets::raw(&g).await;
+    let doubled = raw
+        .run(neo4rs::query(&format!(
+            "MATCH (u:`{ns}_User`)-[r:`{ns}_PURCHASED`]->(p:`{ns}_Product`) \
+                 CREATE (u)-[:`{ns}_PURCHASED` {{order_id: r.order_id, product: r.product, \
+                 quantity: 1, version: 1}}]->(p)"
+        )))
+        .await;
+    let err = doubled.expect_err("a doubled line must be refused");
+    assert!(
+        err.to_string().contains("ConstraintValidationFailed"),
+        "refused by the constraint: {err}"
+    );
+    assert_eq!(g.counts().await.expect("counts").purchases, 1);
+    g.wipe().await.expect("wipe");
+}
+
+/// A graph whose lines were written before schema version 3 (no `product` on `PURCHASED`):
+/// `connect` sees the old recorded version and migrates, which gives every line its product's
+/// id, so the constraint covers them too.
+#[tokio::test]
+async fn connect_gives_older_lines_their_product() {
+    let Some(g) = graph("older_lines").await else {
+        return;
+    };
+    let batch = vec![
+        up(category(0, 1)),
+        up(user(1, 1)),
+        up(product(1, 0, 1)),
+        up(product(2, 0, 1)),
+        up(order(1, 1, &[(1, 2), (2, 1)], now(), 1)),
+    ];
+    g.apply(&batch).await.expect("apply");
+    let (raw, ns) = buckets::raw(&g).await;
+    // As a version-2 graph left them.
+    raw.run(neo4rs::query(&format!(
+        "MATCH ()-[r:`{ns}_PURCHASED`]->() REMOVE r.product"
+    )))
+    .await
+    .expect("remove product by hand");
+    raw.run(neo4rs::query(&format!(
+        "MATCH (m:`{ns}_SwiftboxSchema`) SET m.version = 2"
+    )))
+    .await
+    .expect("record version 2 by hand");
+    let g = connect(&ns).await.expect("server");
+    let mut rows = raw
+        .execute(neo4rs::query(&format!(
+            "MATCH ()-[r:`{ns}_PURCHASED`]->(p:`{ns}_Product`) \
+             RETURN count(r) AS lines, sum(CASE WHEN r.product = p.id THEN 1 ELSE 0 END) AS filled"
+        )))
+        .await
+        .expect("read lines");
+    let row = rows.next().await.expect("row").expect("a row");
+    assert_eq!(row.get::<i64>("lines").expect("lines"), 2);
+    assert_eq!(row.get::<i64>("filled").expect("filled"), 2);
+    exercise(&g).await;
+    g.wipe().await.expect("wipe");
+}

@@ -81,7 +81,9 @@ CALL (row, c, fresh, outcome) {
 RETURN row.i AS i, outcome";
 
 /// Upserts of orders: deferred without the user node or any product node; the order's
-/// `PURCHASED` set is replaced, never added to.
+/// `PURCHASED` set is replaced, never added to. Each line carries its product's id as
+/// `product`: the `(order_id, product)` uniqueness constraint (schema `purchased_line`) makes a
+/// second line of one order and product fail its transaction, whatever wrote it.
 const ORDER_UPSERT: &str = "
 UNWIND $rows AS row
 %LOCK%OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
@@ -101,8 +103,9 @@ CALL (row, u, outcome) {
   WITH row, u
   UNWIND row.items AS item
   MATCH (p:%Product% {id: item.product})
-  CREATE (u)-[:%PURCHASED% {order_id: row.id, quantity: item.quantity, price: item.price,
-                            currency: item.currency, timestamp: row.ts, version: row.version}]->(p)
+  CREATE (u)-[:%PURCHASED% {order_id: row.id, product: item.product, quantity: item.quantity,
+                            price: item.price, currency: item.currency, timestamp: row.ts,
+                            version: row.version}]->(p)
 }
 RETURN row.i AS i, outcome, CASE outcome WHEN 'applied' THEN lines ELSE [] END AS removed";
 

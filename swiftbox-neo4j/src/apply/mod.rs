@@ -40,6 +40,8 @@
 //!    first takes an explicit per-order lock: it `MERGE`s and at once deletes a
 //!    `SwiftboxLock {key}` node (a uniqueness constraint), which holds the key's entry
 //!    exclusively until the transaction ends, before it reads the tombstone or the lines.
+//!    Behind the lock, the `PURCHASED(order_id, product)` uniqueness constraint fails a
+//!    transaction that would leave a second line of one order and product.
 //! 4. *Projections*: the counter node of each product whose lines changed, write-locked by
 //!    the projection statement's first `SET`, in product id order; every count, list and
 //!    bucket of the product is read and written after it.
