@@ -14,9 +14,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use swiftbox_core::memory::MemoryGraph;
 use swiftbox_core::{
-    Currency, GraphStore, Money, NewCategory, NewOrder, NewOrderItem, NewProduct, NewUser,
-    PrimaryBackend, PrimaryStore, ProductId, Result, ShippingAddress, UserId,
+    Currency, GraphLimits, GraphStore, Money, NewCategory, NewOrder, NewOrderItem, NewProduct,
+    NewUser, PrimaryBackend, PrimaryStore, ProductId, Result, ShippingAddress, UserId,
 };
 use swiftbox_sync::{Reconciler, ReconcilerConfig, Synced};
 
@@ -170,6 +171,44 @@ async fn ask(graph: &dyn GraphStore, ids: &Ids, split: &Split) -> Result<Answers
     })
 }
 
+/// Caps of the walk far above any degree in MovieLens-100k (a user's ratings, an item's raters):
+/// the walk then sees every seed, buyer and product.
+const UNCAPPED: usize = 100_000;
+
+/// A diagnostic row: `recommendations_for` with the same scoring and the walk's caps lifted,
+/// on a memory graph resynced from `primary`. Beside the capped row it says how much of the
+/// distance to ItemKNN the caps make and how much the scoring does.
+async fn uncapped(
+    report: &mut Report,
+    protocol: &str,
+    primary: &Arc<dyn PrimaryBackend>,
+    ids: &Ids,
+    split: &Split,
+) -> Result<()> {
+    crate::progress!("fig6 {protocol}: the walk uncapped (memory, diagnostic)");
+    let graph = Arc::new(MemoryGraph::with_limits(GraphLimits {
+        seed_products: UNCAPPED,
+        buyers_per_product: UNCAPPED,
+        products_per_buyer: UNCAPPED,
+        ..GraphLimits::default()
+    }));
+    Reconciler::new(Arc::new(Arc::clone(primary)), Arc::clone(&graph))
+        .resync(None, |_| {})
+        .await?;
+    let answers = ask(&*graph, ids, split).await?;
+    report.quality.push(QualityRow {
+        protocol: protocol.into(),
+        method: "SwiftBox recommendations_for, walk uncapped (diagnostic)".into(),
+        backend: "memory".into(),
+        metrics: score(split, |u, _| {
+            answers.recs.get(&u).cloned().unwrap_or_default()
+        }),
+        reference: None,
+        note: format!("{:.2} ms per call (sequential)", answers.ms.0),
+    });
+    Ok(())
+}
+
 /// Metrics of per-user lists on `split`.
 fn score(split: &Split, lists: impl Fn(u32, &HashSet<u32>) -> Vec<u32>) -> TopN {
     let train = split.train_items();
@@ -306,6 +345,7 @@ pub(crate) async fn run(
         );
         crate::progress!("fig6 {protocol}: loaded in {load_secs:.1} s; querying memory");
         let mem = ask(&*graph.store, &ids, split).await?;
+        uncapped(report, protocol, &primary.store, &ids, split).await?;
         let mut backends = vec![("memory", mem)];
         if cfg.backends.contains(&Backend::Servers) {
             let neo = env
