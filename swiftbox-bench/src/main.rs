@@ -4,7 +4,10 @@
 //! swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] [--figures 1,2,3,4,5,6]
 //!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N]
 //!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]
+//!                [--repeat N] [--no-warm-up]
 //! ```
+//! By default the timed figures run once as a warm-up (reported apart) and then three counted
+//! times: each row is the median of the counted passes, with their range.
 //! The servers backend is used when `SWIFTBOX_MONGO_URI` and `SWIFTBOX_NEO4J_URI` are set
 //! (`eval "$(scripts/servers.sh start)"`), unless `--backends` says otherwise. Exits with 1 when
 //! a store fails, 2 when a correctness check fails, 64 on a bad argument.
@@ -18,7 +21,7 @@ fn usage(msg: &str) -> ExitCode {
     eprintln!(
         "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
          [--figures 1,2,3,4,5,6] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N] [--resync-batch N] \
-         [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]"
+         [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR] [--repeat N] [--no-warm-up]"
     );
     ExitCode::from(64)
 }
@@ -104,6 +107,13 @@ fn main() -> ExitCode {
                         value(arg)?.parse().map_err(|_| "bad --mongo-max-orders")?;
                 }
                 "--data-cache" => cfg.data_cache = value(arg)?.into(),
+                "--repeat" => {
+                    cfg.repeat = value(arg)?.parse().map_err(|_| "bad --repeat")?;
+                    if cfg.repeat == 0 {
+                        return Err("--repeat needs at least one pass".into());
+                    }
+                }
+                "--no-warm-up" => cfg.warm_up = false,
                 other => return Err(format!("unknown argument {other}")),
             }
             Ok(())
@@ -137,6 +147,15 @@ fn main() -> ExitCode {
         m.commit.as_deref().unwrap_or("?"),
         m.cpus,
         m.load_at_start
+    );
+    println!(
+        "{} counted pass(es){}",
+        m.passes,
+        if report.warm_up.is_empty() {
+            ""
+        } else {
+            " after a warm-up pass"
+        }
     );
     for d in &m.datasets {
         println!("dataset {d}");

@@ -32,8 +32,16 @@ pub struct Row {
     pub ratio_what: Option<String>,
     /// The goal, in words.
     pub goal: Option<String>,
-    /// Whether the goal is met.
+    /// Whether the goal is met (in every pass, when several were run).
     pub met: Option<bool>,
+    /// Several passes disagreed on the goal: met in some, missed in others.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unsettled: bool,
+    /// Passes behind the value (the median of theirs), and their lowest and highest value.
+    pub passes: usize,
+    /// The lowest and highest value of the passes, when there were several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<(f64, f64)>,
     /// Number of samples behind the value (and the baseline).
     pub samples: String,
     /// One-minute load average when the measurement ended.
@@ -65,6 +73,9 @@ impl Row {
             ratio_what: None,
             goal: None,
             met: None,
+            unsettled: false,
+            passes: 1,
+            range: None,
             samples: String::new(),
             load: load_average(),
             note: String::new(),
@@ -164,6 +175,8 @@ pub struct Meta {
     pub mongo_server: Option<String>,
     /// Neo4j server version, when servers were used.
     pub neo4j_server: Option<String>,
+    /// Counted passes over the timed figures.
+    pub passes: usize,
     /// Datasets used: scale name and sizes.
     pub datasets: Vec<String>,
     /// What the run did differently from the plan, and why.
@@ -177,8 +190,11 @@ pub struct Report {
     pub meta: Meta,
     /// Figures.
     pub rows: Vec<Row>,
-    /// Correctness checks.
+    /// Correctness checks (of every pass, the warm-up's included).
     pub checks: Vec<Check>,
+    /// The warm-up pass's rows: reported, not counted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warm_up: Vec<Row>,
     /// Figure 6: top-10 quality per protocol and method.
     pub quality: Vec<QualityRow>,
     /// Figure 6: also-bought coverage per protocol and method.
@@ -198,7 +214,84 @@ pub(crate) struct QueryPoint {
     pub(crate) p50_ms: f64,
 }
 
+/// The median of `values` (the mean of the middle two for an even count); NaN when empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+impl Row {
+    /// One row from the same measurement's rows of several passes: the median value, baseline
+    /// and ratio, the range of the values, and the goal met only when every pass met it
+    /// (unsettled when some did and some did not).
+    fn merged(group: &[Row]) -> Row {
+        let first = &group[0];
+        if group.len() == 1 {
+            return first.clone();
+        }
+        let some = |f: fn(&Row) -> Option<f64>| {
+            let v: Vec<f64> = group.iter().filter_map(f).collect();
+            (!v.is_empty()).then(|| median(v))
+        };
+        let values: Vec<f64> = group.iter().map(|r| r.value).collect();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mets: Vec<bool> = group.iter().filter_map(|r| r.met).collect();
+        let met = (mets.len() == group.len()).then(|| mets.iter().all(|m| *m));
+        Row {
+            value: median(values),
+            baseline: some(|r| r.baseline),
+            ratio: some(|r| r.ratio),
+            met,
+            unsettled: mets.iter().any(|m| *m) && mets.iter().any(|m| !*m),
+            passes: group.len(),
+            range: Some((lo, hi)),
+            load: median(group.iter().map(|r| r.load).collect()),
+            ..first.clone()
+        }
+    }
+}
+
 impl Report {
+    /// One report from several passes of the same figures: each measurement (figure, scale,
+    /// backend, what) becomes one row by [`Row::merged`], in the order of first appearance;
+    /// the checks of every pass are kept; figure 6's rows and the context are the first
+    /// pass's.
+    pub fn merge(passes: Vec<Report>) -> Report {
+        let n = passes.len();
+        let mut passes = passes.into_iter();
+        let Some(mut out) = passes.next() else {
+            return Report::default();
+        };
+        out.meta.passes = n;
+        let mut groups: Vec<Vec<Row>> = std::mem::take(&mut out.rows)
+            .into_iter()
+            .map(|r| vec![r])
+            .collect();
+        for pass in passes {
+            for row in pass.rows {
+                let key = |r: &Row| (r.figure, r.scale.clone(), r.backend.clone(), r.what.clone());
+                match groups.iter_mut().find(|g| key(&g[0]) == key(&row)) {
+                    Some(g) => g.push(row),
+                    None => groups.push(vec![row]),
+                }
+            }
+            out.checks.extend(pass.checks);
+            for note in pass.meta.notes {
+                if !out.meta.notes.contains(&note) {
+                    out.meta.notes.push(note);
+                }
+            }
+        }
+        out.rows = groups.iter().map(|g| Row::merged(g)).collect();
+        out
+    }
+
     /// Records a check.
     pub fn check(&mut self, name: impl Into<String>, ok: bool, detail: impl Into<String>) {
         let check = Check {
@@ -217,45 +310,13 @@ impl Report {
         self.checks.iter().filter(|c| !c.ok).collect()
     }
 
-    /// A Markdown table of the rows, then the checks' summary.
+    /// A Markdown table of the rows (medians of the counted passes, with their range), the
+    /// warm-up pass's rows apart, then the checks' summary.
     pub fn table(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "| fig | scale | backend | measured | value | baseline | ratio | goal | met | n | load | note |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
-        for r in &self.rows {
-            let baseline = match (&r.baseline, &r.baseline_what) {
-                (Some(v), Some(w)) => format!("{} {} ({w})", num(*v), r.unit),
-                _ => String::new(),
-            };
-            let ratio = match (&r.ratio, &r.ratio_what) {
-                (Some(v), Some(w)) => format!("{}x ({w})", num(*v)),
-                _ => String::new(),
-            };
-            let met = match r.met {
-                Some(true) => "yes",
-                Some(false) => "NO",
-                None => "",
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} {} | {} | {} | {} | {} | {} | {:.1} | {} |",
-                r.figure,
-                r.scale,
-                r.backend,
-                r.what,
-                num(r.value),
-                r.unit,
-                baseline,
-                ratio,
-                r.goal.as_deref().unwrap_or(""),
-                met,
-                r.samples,
-                r.load,
-                r.note
-            );
+        let mut out = rows_table(&self.rows);
+        if !self.warm_up.is_empty() {
+            let _ = writeln!(out, "\nwarm-up pass (not counted):\n");
+            out.push_str(&rows_table(&self.warm_up));
         }
         if !self.quality.is_empty() {
             let _ = writeln!(
@@ -317,6 +378,59 @@ impl Report {
     }
 }
 
+/// The Markdown table of `rows`.
+fn rows_table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| fig | scale | backend | measured | value (median, range) | baseline | ratio | goal | met | n | load | note |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let baseline = match (&r.baseline, &r.baseline_what) {
+            (Some(v), Some(w)) => format!("{} {} ({w})", num(*v), r.unit),
+            _ => String::new(),
+        };
+        let ratio = match (&r.ratio, &r.ratio_what) {
+            (Some(v), Some(w)) => format!("{}x ({w})", num(*v)),
+            _ => String::new(),
+        };
+        let value = match r.range {
+            Some((lo, hi)) => format!(
+                "{} {} ({}-{}, {} passes)",
+                num(r.value),
+                r.unit,
+                num(lo),
+                num(hi),
+                r.passes
+            ),
+            None => format!("{} {}", num(r.value), r.unit),
+        };
+        let met = match (r.met, r.unsettled) {
+            (_, true) => "unsettled",
+            (Some(true), _) => "yes",
+            (Some(false), _) => "NO",
+            (None, _) => "",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {value} | {} | {} | {} | {} | {} | {:.1} | {} |",
+            r.figure,
+            r.scale,
+            r.backend,
+            r.what,
+            baseline,
+            ratio,
+            r.goal.as_deref().unwrap_or(""),
+            met,
+            r.samples,
+            r.load,
+            r.note
+        );
+    }
+    out
+}
+
 /// A number with about three significant digits.
 fn num(v: f64) -> String {
     let a = v.abs();
@@ -337,4 +451,61 @@ pub fn load_average() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(value: f64, met: bool, check_ok: bool) -> Report {
+        let mut r = Report::default();
+        r.rows
+            .push(Row::new(1, "S", "memory", "resync", value, "/s").goal(">= 10", met));
+        r.rows.push(Row::new(
+            4,
+            "S",
+            "memory",
+            "popular p99",
+            value / 10.0,
+            "ms",
+        ));
+        r.check("a check", check_ok, "");
+        r
+    }
+
+    #[test]
+    fn passes_merge_into_medians_ranges_and_unsettled_goals() {
+        let merged = Report::merge(vec![
+            pass(12.0, true, true),
+            pass(8.0, false, true),
+            pass(11.0, true, false),
+        ]);
+        assert_eq!(merged.meta.passes, 3);
+        assert_eq!(merged.rows.len(), 2);
+        let resync = &merged.rows[0];
+        assert_eq!(resync.value, 11.0);
+        assert_eq!(resync.range, Some((8.0, 12.0)));
+        assert_eq!(resync.passes, 3);
+        assert_eq!(resync.met, Some(false));
+        assert!(resync.unsettled);
+        let popular = &merged.rows[1];
+        assert_eq!(popular.value, 1.1);
+        assert_eq!(popular.met, None);
+        assert!(!popular.unsettled);
+        assert_eq!(merged.checks.len(), 3);
+        assert_eq!(merged.failed_checks().len(), 1);
+        assert!(merged.table().contains("unsettled"));
+    }
+
+    #[test]
+    fn a_goal_met_in_every_pass_is_met_and_one_pass_is_kept_as_is() {
+        let merged = Report::merge(vec![pass(12.0, true, true), pass(14.0, true, true)]);
+        assert_eq!(merged.rows[0].met, Some(true));
+        assert!(!merged.rows[0].unsettled);
+        assert_eq!(merged.rows[0].value, 13.0);
+        let one = Report::merge(vec![pass(12.0, false, true)]);
+        assert_eq!(one.rows[0].range, None);
+        assert_eq!(one.rows[0].met, Some(false));
+        assert!(median(vec![]).is_nan());
+    }
 }
