@@ -276,10 +276,9 @@ pub async fn owed(primary: &MongoStore) -> u64 {
     must(primary.sync_stats().await, "sync stats").owed
 }
 
-/// Every user node in the graph, read page by page. Call it while nothing applies changes:
-/// under Neo4j's read-committed isolation a `records` read racing the delete of a node it
-/// matched can see the node without its properties, and fails ("cannot decode id: ... unit
-/// value"), as seen here while a worker applied deletes.
+/// Every user node in the graph, read page by page. Call it while nothing applies changes, so
+/// that it reads one state (`records` skips a node deleted while it reads, but pages read at
+/// different instants).
 pub async fn graph_users(graph: &Neo4jGraph) -> HashSet<UserId> {
     const PAGE: usize = 500;
     let mut users = HashSet::new();
