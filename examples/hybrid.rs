@@ -21,6 +21,7 @@ use swiftbox_core::{
 };
 use swiftbox_mongo::MongoStore;
 use swiftbox_neo4j::Neo4jGraph;
+use swiftbox_sync::neighbours::NeighbourConfig;
 use swiftbox_sync::{Synced, WorkerConfig};
 
 #[tokio::main]
@@ -38,6 +39,10 @@ async fn main() -> Result<()> {
     );
     // A worker catches up whatever an inline apply could not (graph down, slow, ...).
     let worker = store.worker(WorkerConfig::default())?.spawn();
+    // Keeps the neighbour lists that recommendations read in step with purchases.
+    let refresher = store
+        .neighbour_refresher(NeighbourConfig::default())?
+        .spawn();
 
     let run = format!("{:08x}", fastrand::u32(..));
     let user =
@@ -73,6 +78,11 @@ async fn main() -> Result<()> {
         )
         .await?;
 
+    // The lists follow within a poll; a caller that must see them at once drains.
+    store
+        .neighbour_refresher(NeighbourConfig::default())?
+        .drain()
+        .await?;
     println!("Recommendations for {}:", ann.username);
     for r in store.graph().recommendations_for(&ann.id, 5).await? {
         println!("  {:<12} score {:.3}  ({:?})", r.name, r.score, r.reason);
@@ -83,6 +93,7 @@ async fn main() -> Result<()> {
     }
 
     worker.shutdown().await?;
+    refresher.shutdown().await?;
     let status = store.reconciler().status().await?;
     println!(
         "\nSync: {} owed change(s), in sync: {}",

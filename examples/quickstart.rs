@@ -14,6 +14,7 @@ use swiftbox_core::{
     GraphStore, NewOrder, NewOrderItem, NewUser, PageRequest, PopularQuery, PopularityMetric,
     PrimaryStore, ProductId, Reason, Result, ShippingAddress, TrendingQuery, UserId,
 };
+use swiftbox_sync::neighbours::NeighbourConfig;
 use swiftbox_sync::testing::FaultyGraph;
 use swiftbox_sync::{Synced, WorkerConfig};
 
@@ -37,6 +38,14 @@ async fn main() -> Result<()> {
         views
     );
 
+    // Recommendations read each product's list of similar products; a background
+    // `NeighbourRefresher` keeps those lists in step with purchases. Here: once, after the load.
+    let lists = store
+        .neighbour_refresher(NeighbourConfig::default())?
+        .drain()
+        .await?;
+    println!("Computed the neighbour lists of {lists} products\n");
+
     let names = product_names(&store).await?;
     let name = |p: &ProductId| names.get(p).cloned().unwrap_or_else(|| p.to_string());
     let graph = store.graph();
@@ -48,7 +57,7 @@ async fn main() -> Result<()> {
     for r in graph.recommendations_for(&buyer, 5).await? {
         let why = match &r.reason {
             Reason::CoPurchased { because } => format!(
-                "score {:.2}: customers like you who bought {} also bought it",
+                "score {:.2}: bought together with your {}",
                 r.score,
                 because.iter().map(&name).collect::<Vec<_>>().join(", ")
             ),

@@ -18,7 +18,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use swiftbox_core::graph::{peer_weight, round_score};
+use swiftbox_core::graph::{buyer_weight, neighbour_similarity, round_score, seed_weight};
 use swiftbox_core::prelude::*;
 use swiftbox_core::{
     GraphLimits, PageRequest, PopularQuery, PopularityMetric, ProductId, ProductQuery, Reason,
@@ -159,28 +159,18 @@ impl PrimaryOnly {
         let bought = scan.user_products.get(user);
         let has_bought = |p: &ProductId| bought.is_some_and(|b| b.contains_key(p));
 
-        let mut peers: HashMap<UserId, Vec<ProductId>> = HashMap::new();
-        for seed in recent(bought, self.limits.seed_products) {
-            for peer in recent(
-                scan.product_buyers.get(&seed),
-                self.limits.buyers_per_product,
-            ) {
-                if peer != *user {
-                    peers.entry(peer).or_default().push(seed);
-                }
-            }
-        }
+        // Each seed's neighbour list, computed from scratch: what the graph holds once every
+        // marked list is refreshed.
         let mut candidates: HashMap<ProductId, (f64, Vec<ProductId>)> = HashMap::new();
-        for (peer, seeds) in &peers {
-            let lines = scan.user_lines.get(peer).copied().unwrap_or(1);
-            let weight = peer_weight(seeds.len() as u64, lines);
-            for q in recent(scan.user_products.get(peer), self.limits.products_per_buyer) {
+        let seeds = recent(bought, self.limits.recommendation_seeds);
+        for (i, seed) in seeds.iter().enumerate() {
+            for (q, similarity) in self.neighbour_list(&scan, seed) {
                 if has_bought(&q) {
                     continue;
                 }
                 let entry = candidates.entry(q).or_default();
-                entry.0 += weight;
-                entry.1.extend(seeds.iter().copied());
+                entry.0 += seed_weight(i) * similarity;
+                entry.1.push(*seed);
             }
         }
         let ranked = rank(
@@ -256,6 +246,33 @@ impl PrimaryOnly {
         }
         fill(&mut recs, None);
         Ok(recs)
+    }
+
+    /// A product's neighbour list as [`swiftbox_core::GraphStore::refresh_neighbours`] defines
+    /// it.
+    fn neighbour_list(&self, scan: &OrderScan, product: &ProductId) -> Vec<(ProductId, f64)> {
+        let buyers = |p: &ProductId| scan.product_buyers.get(p).map_or(0, |b| b.len() as u64);
+        let mut co: HashMap<ProductId, f64> = HashMap::new();
+        for buyer in recent(
+            scan.product_buyers.get(product),
+            self.limits.neighbour_buyers,
+        ) {
+            let weight = buyer_weight(scan.user_lines.get(&buyer).copied().unwrap_or(0));
+            for q in recent(
+                scan.user_products.get(&buyer),
+                self.limits.neighbour_products,
+            ) {
+                if q != *product {
+                    *co.entry(q).or_default() += weight;
+                }
+            }
+        }
+        let mine = buyers(product);
+        rank(
+            co.into_iter()
+                .map(|(q, w)| (q, neighbour_similarity(w, mine, buyers(&q)))),
+            self.limits.neighbours,
+        )
     }
 
     /// [`swiftbox_core::GraphStore::also_bought`], from the primary store.

@@ -140,6 +140,10 @@ impl<G: GraphStore> GraphStore for Observed<G> {
         self.inner.ping().await
     }
 
+    async fn refresh_neighbours(&self, limit: usize) -> Result<swiftbox_core::NeighbourRefresh> {
+        self.inner.refresh_neighbours(limit).await
+    }
+
     async fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64> {
         self.inner.forget_tombstones(entities).await
     }

@@ -293,6 +293,14 @@ pub struct GraphLimits {
     pub products_per_buyer: usize,
     /// Categories the cold-start fallback draws from.
     pub fallback_categories: usize,
+    /// Recent products of the user whose neighbour lists seed recommendations.
+    pub recommendation_seeds: usize,
+    /// Length of a product's neighbour list ([`GraphStore::refresh_neighbours`]).
+    pub neighbours: usize,
+    /// Recent buyers of a product followed when its neighbour list is computed.
+    pub neighbour_buyers: usize,
+    /// Recent products of each of those buyers followed when a neighbour list is computed.
+    pub neighbour_products: usize,
 }
 
 impl Default for GraphLimits {
@@ -303,6 +311,10 @@ impl Default for GraphLimits {
             buyers_per_product: 100,
             products_per_buyer: 100,
             fallback_categories: 3,
+            recommendation_seeds: 200,
+            neighbours: 20,
+            neighbour_buyers: 1000,
+            neighbour_products: 1000,
         }
     }
 }
@@ -320,14 +332,43 @@ impl GraphLimits {
     }
 }
 
-/// The weight of a peer in [`GraphStore::recommendations_for`]: `shared / sqrt(lines)`, for
-/// a peer reached through `shared` of the user's seed products with `lines` `PURCHASED`
-/// relationships (0 when either is 0).
-pub fn peer_weight(shared: u64, lines: u64) -> f64 {
-    if shared == 0 || lines == 0 {
+/// How much less each older seed of [`GraphStore::recommendations_for`] counts: the seed of
+/// recency rank `i` (0 = the user's latest product) weighs `SEED_DECAY^i` ([`seed_weight`]).
+pub const SEED_DECAY: f64 = 0.99;
+
+/// The weight of the user's seed of recency rank `rank` (0 = latest): `SEED_DECAY^rank`.
+pub fn seed_weight(rank: usize) -> f64 {
+    SEED_DECAY.powf(rank as f64)
+}
+
+/// What one buyer adds to the co-purchase weight of two of its products in a neighbour list
+/// ([`GraphStore::refresh_neighbours`]): `1 / sqrt(lines)`, `lines` its number of `PURCHASED`
+/// relationships (0 when it has none), so that a heavy buyer, who links everything to
+/// everything, counts less.
+pub fn buyer_weight(lines: u64) -> f64 {
+    if lines == 0 {
         return 0.0;
     }
-    shared as f64 / (lines as f64).sqrt()
+    1.0 / (lines as f64).sqrt()
+}
+
+/// The similarity of two products in a neighbour list: their co-purchase weight over the
+/// square root of the product of their distinct buyer counts (cosine), rounded by
+/// [`round_score`]; 0 when either count is 0.
+pub fn neighbour_similarity(co: f64, buyers: u64, other_buyers: u64) -> f64 {
+    if buyers == 0 || other_buyers == 0 {
+        return 0.0;
+    }
+    round_score(co / (buyers as f64 * other_buyers as f64).sqrt())
+}
+
+/// What one call of [`GraphStore::refresh_neighbours`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NeighbourRefresh {
+    /// Products whose neighbour list was recomputed.
+    pub refreshed: u64,
+    /// Products still marked after the call (marked again meanwhile included).
+    pub marked: u64,
 }
 
 /// A summed score rounded to 9 decimal places (half away from zero), so that backends which
@@ -504,27 +545,23 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Personalised recommendations, best first.
     ///
-    /// Collaborative filtering, user-based with cosine-weighted peers: take the user's recent
-    /// products (cap [`GraphLimits::seed_products`]; the *seeds*), each one's recent buyers
-    /// (cap [`GraphLimits::buyers_per_product`]) other than the user (the *peers*), and each
-    /// peer's recent products (cap [`GraphLimits::products_per_buyer`]). A peer's weight is
-    /// [`peer_weight`]`(shared, lines)`: `shared / sqrt(lines)`, where `shared` is the number
-    /// of seeds through which the peer was reached and `lines` its number of `PURCHASED`
-    /// relationships. A candidate is such a product the user never bought; its score is the
-    /// sum of the weights of the distinct peers that reached it, rounded by [`round_score`],
-    /// and `because` lists (by id, at most 3) the user's seed products through which it was
-    /// reached. Ranked by score descending, then product id ascending.
+    /// Item-based collaborative filtering over the products' neighbour lists (see
+    /// [`GraphStore::refresh_neighbours`]). The *seeds* are the user's recent products (cap
+    /// [`GraphLimits::recommendation_seeds`]); the seed of recency rank `i` (0 = latest)
+    /// weighs [`seed_weight`]`(i)`. A candidate is a product in the neighbour list of a seed
+    /// that the user never bought and that is in the graph; its score is the sum, over the
+    /// seeds whose list holds it, of the seed's weight times the listed similarity, rounded by
+    /// [`round_score`], and `because` lists (by id, at most 3) those seeds. Ranked by score
+    /// descending, then product id ascending. A seed whose list was never computed adds
+    /// nothing.
     ///
-    /// The weight is the cosine similarity of the user's and the peer's purchases as far as
-    /// the caps see them (the user's own norm is the same for every peer, so it is left out):
-    /// a peer who shares many of the user's products counts more, and a heavy buyer, who
-    /// reaches everything, counts less. Chosen by measurement on MovieLens-100k (figure 6 of
-    /// `swiftbox-bench`, `BENCHMARKS.md`) over counting distinct peers (the previous
-    /// semantics), item-item cosine within the same capped walk (per seed, with and without a
-    /// top-k cut), damping popular candidates by their buyer count, and weighting peers by
-    /// `shared` alone or `shared^2`: it is the best of those on the random protocol and close
-    /// to the best on the temporal one, and it costs no more than counting peers (one degree
-    /// read per peer).
+    /// Chosen by measurement on MovieLens-100k (figure 6 of `swiftbox-bench`,
+    /// `BENCHMARKS.md`), over user-based filtering with cosine-weighted peers (the previous
+    /// semantics), counting peers, and plain item-kNN: neighbour lists of 20 with heavy
+    /// buyers damped by `1 / sqrt(lines)` rank best on random held-out purchases, and the decay
+    /// of older seeds is what puts them ahead of item-kNN on the temporal protocol (held-out
+    /// *future* purchases). A query reads at most `recommendation_seeds * neighbours`
+    /// list entries, whatever the shop's size.
     ///
     /// When that gives fewer than `limit`, the rest is filled, skipping products already listed or
     /// bought by the user, first from the user's categories (categories of products the user
@@ -576,6 +613,36 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug + 'static {
     /// Checks the store answers.
     async fn ping(&self) -> Result<()>;
 
+    /// Recomputes the neighbour lists of up to `limit` (at least 1) *marked* products, by
+    /// product id ascending, and unmarks them; returns how many it recomputed and how many stay
+    /// marked. [`GraphStore::apply`] marks a product whenever one of its `PURCHASED`
+    /// relationships is created or removed; a product marked again while its list is being
+    /// recomputed stays marked.
+    ///
+    /// A product `p`'s neighbour list: from `p`'s recent buyers (cap
+    /// [`GraphLimits::neighbour_buyers`]), each buyer's recent products (cap
+    /// [`GraphLimits::neighbour_products`]) other than `p`; the co-purchase weight of such a
+    /// product `q` is the sum of [`buyer_weight`]`(lines)` over the buyers that reached it, and
+    /// its similarity [`neighbour_similarity`]`(weight, buyers(p), buyers(q))` (distinct buyer
+    /// counts, as [`PopularityMetric::Buyers`]); the first [`GraphLimits::neighbours`] by
+    /// similarity descending, then id ascending.
+    ///
+    /// Lists are snapshots: a list changes only when its own product is marked and refreshed,
+    /// so a purchase of `p` reaches `p`'s list at the next refresh, and the lists of the
+    /// buyer's other products when they are next marked. Sync runs this in the background
+    /// (`SyncWorker`), and a fresh graph filled by a resync has every purchased product
+    /// marked. A deleted product's list goes with it; lists naming it skip it at query time.
+    ///
+    /// The default refuses with [`Error::Backend`]; every backend of this workspace overrides
+    /// it.
+    async fn refresh_neighbours(&self, limit: usize) -> Result<NeighbourRefresh> {
+        let _ = limit;
+        Err(Error::backend(
+            "graph",
+            "this graph store keeps no neighbour lists",
+        ))
+    }
+
     /// Forgets the tombstones of `entities` (the versions of their deletions), so that the next
     /// upsert of each applies whatever its version; entities in the graph are not touched.
     /// Returns how many tombstones were removed.
@@ -608,5 +675,6 @@ forward_through_pointers!(GraphStore {
     fn records(&self, kind: EntityKind, after: Option<&str>, limit: usize) -> Result<Vec<GraphRecord>>;
     fn counts(&self) -> Result<GraphCounts>;
     fn ping(&self) -> Result<()>;
+    fn refresh_neighbours(&self, limit: usize) -> Result<NeighbourRefresh>;
     fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64>;
 });

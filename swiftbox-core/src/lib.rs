@@ -66,9 +66,9 @@ pub mod generator;
 pub use domain::*;
 pub use error::{BoxError, EntityKind, Error, Result};
 pub use graph::{
-    ApplyReport, GraphChange, GraphCounts, GraphLimits, GraphRecord, GraphStore, PopularQuery,
-    PopularityMetric, PurchaseRecord, Reason, Recommendation, ScoredProduct, SimilarUser,
-    TrendingQuery,
+    ApplyReport, GraphChange, GraphCounts, GraphLimits, GraphRecord, GraphStore, NeighbourRefresh,
+    PopularQuery, PopularityMetric, PurchaseRecord, Reason, Recommendation, ScoredProduct,
+    SimilarUser, TrendingQuery,
 };
 pub use id::{CategoryId, EntityRef, OrderId, ProductId, ReviewId, UserId};
 pub use money::{Currency, Money};

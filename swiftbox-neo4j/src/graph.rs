@@ -193,7 +193,9 @@ impl Neo4jGraph {
     /// and on `PURCHASED(order_id, product)` (one line per order and product);
     /// unique `id` of the internal counter nodes and an index on each of their counters
     /// (`popular`); a unique `(product, hour)` and an index on `hour` of the internal trend
-    /// buckets (`trending`). On a graph last migrated before schema version 3, gives every
+    /// buckets (`trending`). On a graph last migrated before schema version 4, marks every
+    /// product with buyers for [`swiftbox_core::GraphStore::refresh_neighbours`]. On a graph
+    /// last migrated before schema version 3, gives every
     /// `PURCHASED` line its product's id as `product` (a doubled line, which the constraint
     /// refuses, makes migrate fail with the constraint's error and leaves the graph at the old
     /// version). Then gives every product that lacks them its popularity counters
@@ -231,6 +233,10 @@ impl Neo4jGraph {
                 .await?;
             }
             self.recount_counters(false).await?;
+            // (Versions before 4 kept no neighbour lists.)
+            if recorded.unwrap_or(0) < 4 {
+                self.mark_all_neighbours().await?;
+            }
             self.recount_recent(false).await?;
             self.rebuild_trend_buckets(false).await?;
             let q = neo4rs::query(&st.version_write).param("version", SCHEMA_VERSION);

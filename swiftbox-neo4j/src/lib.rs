@@ -117,7 +117,9 @@ mod batches;
 mod config;
 mod error;
 mod graph;
+#[macro_use]
 mod queries;
+mod neighbours;
 mod records;
 mod schema;
 mod statements;

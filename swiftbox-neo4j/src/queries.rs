@@ -163,38 +163,34 @@ macro_rules! hop_branch {
     };
 }
 
-/// Collaborative filtering over co-purchases: one row per candidate, best first, with the seeds
-/// of every peer that reached it (`because`, repeats included: the caller keeps the three
-/// smallest distinct ones).
+/// Item-based collaborative filtering over the neighbour lists kept on the counter nodes (the
+/// `neighbours` module): one row per candidate, best first, with the seeds whose list holds it
+/// (`because`: the caller keeps the three smallest distinct ones).
 ///
-/// Peers are grouped, so `via` holds the distinct seeds that reached a peer and its weight is
-/// `size(via) / sqrt(degree)` (the core's `peer_weight`; the degree is the peer's number of
-/// `PURCHASED` relationships, which Neo4j reads from the node without touching them). A
-/// `(c, peer)` row is unique (each peer's hop returns distinct products), so `sum(w)` adds each
-/// distinct peer once; `round(_, 9)` is the core's `round_score`. The user's own products are
-/// left out after grouping, on one row per candidate instead of one per `(c, peer)` (at scale
-/// M, the heaviest buyer: 3.4k rows instead of 19k, each an `IN` over the user's 33
-/// products), and `because` is flattened only for the `$limit` rows returned.
-const RECOMMEND_CF: &str = concat!(
-    "MATCH (u:%User% {id: $user})
+/// `mine` is every product of the user, newest purchase first, then id (one read of the user's
+/// relationships), and the seeds are its first `$seed`. A seed of rank `i` weighs `$decay ^ i`
+/// (the core's `seed_weight`), `round(_, 9)` is the core's `round_score`. The user's own
+/// products are left out after grouping (one `IN` per candidate, not per list entry), and a
+/// listed product deleted since is dropped by its `MATCH` before the cut.
+const RECOMMEND_CF: &str = "MATCH (u:%User% {id: $user})
 CALL (u) {
-  MATCH (u)-[:%PURCHASED%]->(x)
-  RETURN collect(DISTINCT x) AS mine
+  MATCH (u)-[r:%PURCHASED%]->(x)
+  WITH x.id AS id, max(r.timestamp) AS last
+  ORDER BY last DESC, id ASC
+  RETURN collect(id) AS mine
 }
-",
-    recent_products!("u", "s", "seed"),
-    recent_buyers!("s", "peer", "buyers"),
-    "WITH u, mine, s, peer WHERE peer <> u
-WITH mine, peer, collect(s.id) AS via
-WITH mine, peer, via,
-     toFloat(size(via)) / sqrt(toFloat(COUNT { (peer)-[:%PURCHASED%]->() })) AS w
-",
-    recent_products!("peer", "c", "per_buyer"),
-    "WITH mine, c, sum(w) AS raw, collect(via) AS vias
-WHERE NOT c IN mine
-WITH c, round(raw, 9) AS score, vias ORDER BY score DESC, c.id ASC LIMIT $limit
-RETURN c.id AS id, c.name AS name, score, reduce(acc = [], v IN vias | acc + v) AS because"
-);
+WITH mine, mine[0..$seed] AS seeds
+UNWIND range(0, size(seeds) - 1) AS rank
+MATCH (st:%SwiftboxProductStats% {id: seeds[rank]})
+WHERE st.neighbours IS NOT NULL
+UNWIND range(0, size(st.neighbours) - 1) AS j
+WITH mine, st.id AS seed, st.neighbours[j] AS cid, $decay ^ rank * st.neighbour_scores[j] AS w
+WITH mine, cid, sum(w) AS raw, collect(seed) AS because
+WHERE NOT cid IN mine
+MATCH (c:%Product% {id: cid})
+WITH c, round(raw, 9) AS score, because
+ORDER BY score DESC, c.id ASC LIMIT $limit
+RETURN c.id AS id, c.name AS name, score, because";
 
 /// The cold-start fill: the user's top categories (a product's category is its `category`
 /// property, as in every backend) with their best-selling products (rows with
@@ -327,7 +323,7 @@ impl Statements {
             )
         };
         Self {
-            recommend_cf: schema.cypher(&fill_recent(RECOMMEND_CF)),
+            recommend_cf: schema.cypher(RECOMMEND_CF),
             recommend_fill: schema.cypher(RECOMMEND_FILL),
             also_bought: schema.cypher(&fill_recent(ALSO_BOUGHT)),
             popular: [popular("purchases"), popular("units"), popular("buyers")],
@@ -411,9 +407,8 @@ impl Neo4jGraph {
         caps.check_limit(limit)?;
         let q = query(&self.read_statements().recommend_cf)
             .param("user", user.to_string())
-            .param("seed", param::count(caps.seed_products))
-            .param("buyers", param::count(caps.buyers_per_product))
-            .param("per_buyer", param::count(caps.products_per_buyer))
+            .param("seed", param::count(caps.recommendation_seeds))
+            .param("decay", swiftbox_core::graph::SEED_DECAY)
             .param("limit", param::count(limit));
         let rows = self.read("recommendations", q).await?;
         let mut recs = Vec::with_capacity(limit);

@@ -29,7 +29,10 @@ const TYPES: [&str; 4] = ["PURCHASED", "VIEWED", "REVIEWED", "BELONGS_TO"];
 ///
 /// 3: `PURCHASED` lines carry `product` (backfilled from their product node) under the
 /// `(order_id, product)` uniqueness constraint `purchased_line`.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+///
+/// 4: counter nodes carry neighbour lists (`neighbours`, `neighbour_scores`) and their mark
+/// (`marked`); migrate marks every product with buyers, so the lists get computed.
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Reads the version `migrate` last recorded (`null` if none).
 const SCHEMA_VERSION_READ: &str = "

@@ -6,13 +6,14 @@
 //! call only picks its text and binds parameters.
 
 use crate::schema::Schema;
-use crate::{apply, queries, records, schema, trending};
+use crate::{apply, neighbours, queries, records, schema, trending};
 
 /// All statements of one store.
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub(crate) apply: apply::Statements,
     pub(crate) queries: queries::Statements,
+    pub(crate) neighbours: neighbours::Statements,
     pub(crate) records: records::Statements,
     pub(crate) trending: trending::Statements,
     pub(crate) schema: schema::Statements,
@@ -23,6 +24,7 @@ impl Statements {
         Self {
             apply: apply::Statements::new(schema),
             queries: queries::Statements::new(schema),
+            neighbours: neighbours::Statements::new(schema),
             records: records::Statements::new(schema),
             trending: trending::Statements::new(schema),
             schema: schema::Statements::new(schema),
@@ -33,6 +35,7 @@ impl Statements {
     pub(crate) fn named(&self) -> Vec<(&'static str, &str)> {
         let mut out = self.apply.named();
         out.extend(self.queries.named());
+        out.extend(self.neighbours.named());
         out.extend(self.records.named());
         out.extend(self.trending.named());
         out.extend(self.schema.named());

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use swiftbox_core::{
     ApplyReport, EntityKind, EntityRef, GraphChange, GraphCounts, GraphRecord, GraphStore,
-    PopularQuery, ProductId, PurchaseRecord, Recommendation, Result, ScoredProduct, SimilarUser,
-    TrendingQuery, UserId,
+    NeighbourRefresh, PopularQuery, ProductId, PurchaseRecord, Recommendation, Result,
+    ScoredProduct, SimilarUser, TrendingQuery, UserId,
 };
 
 use crate::graph::Neo4jGraph;
@@ -79,6 +79,11 @@ impl GraphStore for Neo4jGraph {
     #[tracing::instrument(skip(self))]
     async fn ping(&self) -> Result<()> {
         self.check_alive().await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn refresh_neighbours(&self, limit: usize) -> Result<NeighbourRefresh> {
+        self.refresh(limit).await
     }
 
     #[tracing::instrument(skip_all, fields(entities = entities.len()))]

@@ -72,6 +72,9 @@ impl GraphStore for Wiped {
     async fn ping(&self) -> Result<()> {
         self.0.ping().await
     }
+    async fn refresh_neighbours(&self, limit: usize) -> Result<swiftbox_core::NeighbourRefresh> {
+        self.0.refresh_neighbours(limit).await
+    }
     async fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64> {
         self.0.forget_tombstones(entities).await
     }

@@ -262,3 +262,53 @@ async fn an_older_review_recreated_over_its_tombstone_behind_a_newer_one_is_stal
     );
     g.wipe().await.expect("wipe");
 }
+
+/// What an apply's projection does to a product's counter node: one more line change, under
+/// its write lock.
+const MARK_STATS: &str =
+    "MATCH (n:`{ns}_SwiftboxProductStats` {id: $id}) SET n.line_changes = n.line_changes + 1";
+
+/// A refresh picks a product, computes its list and waits to store it while an apply's mark
+/// of that product is not yet committed; the mark commits first. The stored list predates the
+/// mark, so the product must stay marked (a refresh that took the count it found under the
+/// lock as its own would lose the mark, and the list would miss the apply's lines).
+#[tokio::test]
+async fn a_mark_committed_while_a_list_is_computed_stays() {
+    let Some(g) = graph("race_marks").await else {
+        return;
+    };
+    let catalog = vec![
+        up(category(0, 1)),
+        up(user(1, 1)),
+        up(product(1, 0, 1)),
+        up(product(2, 0, 1)),
+    ];
+    apply(g.clone(), catalog).await;
+    apply(
+        g.clone(),
+        vec![up(order(1, 1, &[(1, 1), (2, 1)], now(), 1))],
+    )
+    .await;
+
+    let _one = ONE_RACE.lock().await;
+    let (raw, ns) = buckets::raw(&g).await;
+    let mut holder = raw.start_txn().await.expect("holder");
+    holder
+        .run(neo4rs::query(&MARK_STATS.replace("{ns}", &ns)).param("id", product_id(1).to_string()))
+        .await
+        .expect("hold a mark");
+    let refresh = tokio::spawn({
+        let g = g.clone();
+        async move { g.refresh_neighbours(1).await }
+    });
+    wait_blocked(&raw, &ns, 1).await;
+    assert!(!refresh.is_finished(), "the refresh did not wait");
+    holder.commit().await.expect("release");
+    let done = refresh.await.expect("task").expect("refresh");
+    assert_eq!(done.refreshed, 1, "{done:?}");
+    assert_eq!(
+        done.marked, 2,
+        "product 1 must stay marked beside product 2: {done:?}"
+    );
+    g.wipe().await.expect("wipe");
+}

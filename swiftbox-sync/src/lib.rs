@@ -85,10 +85,12 @@ mod apply;
 mod config;
 pub mod maintenance;
 mod metrics;
+pub mod neighbours;
 pub mod reconcile;
 #[cfg(feature = "scenarios")]
 pub mod scenarios;
 mod synced;
+mod task;
 pub mod testing;
 pub mod worker;
 

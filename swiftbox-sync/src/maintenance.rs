@@ -29,9 +29,9 @@
 use std::time::Duration;
 
 use swiftbox_core::{Error, OrderStore, Result};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::Instrument;
+
+pub use crate::task::BackgroundHandle;
 
 /// How often [`ReservationRecovery`] runs, and which reservations it gives back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,71 +102,54 @@ impl<S: OrderStore> ReservationRecovery<S> {
     /// Runs the task in the background: a pass at once, then one every interval, until
     /// [`MaintenanceHandle::shutdown`] (or the handle is dropped). A failed pass is logged and
     /// tried again at the next interval.
-    pub fn spawn(self) -> MaintenanceHandle {
-        let (stop, mut stopped) = watch::channel(false);
-        let (stats_tx, stats) = watch::channel(MaintenanceStats::default());
+    pub fn spawn(self) -> MaintenanceHandle
+    where
+        S: Send + Sync + 'static,
+    {
         let span = tracing::info_span!("reservation_recovery");
-        let join = tokio::spawn(
-            async move {
-                loop {
-                    let outcome = self.run_once().await;
-                    stats_tx.send_modify(|s| {
-                        s.passes += 1;
-                        match &outcome {
-                            Ok(n) => {
-                                s.given_back += n;
-                                s.last_error = None;
+        BackgroundHandle::spawn(
+            "reservation-recovery",
+            MaintenanceStats::default(),
+            |mut stopped, stats_tx| {
+                async move {
+                    loop {
+                        let outcome = self.run_once().await;
+                        stats_tx.send_modify(|s| {
+                            s.passes += 1;
+                            match &outcome {
+                                Ok(n) => {
+                                    s.given_back += n;
+                                    s.last_error = None;
+                                }
+                                Err(e) => s.last_error = Some(e.to_string()),
                             }
-                            Err(e) => s.last_error = Some(e.to_string()),
+                        });
+                        match outcome {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(given_back = n, "stale stock reservations given back"),
+                            Err(e) => tracing::warn!(error = %e, "reservation recovery failed; trying again at the next interval"),
                         }
-                    });
-                    match outcome {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(given_back = n, "stale stock reservations given back"),
-                        Err(e) => tracing::warn!(error = %e, "reservation recovery failed; trying again at the next interval"),
-                    }
-                    tokio::select! {
-                        // Stop on `true`, and when the handle is gone (the channel closed).
-                        _ = stopped.wait_for(|stop| *stop) => break,
-                        () = tokio::time::sleep(self.config.interval) => {}
+                        tokio::select! {
+                            // Stop on `true`, and when the handle is gone (the channel closed).
+                            _ = stopped.wait_for(|stop| *stop) => break,
+                            () = tokio::time::sleep(self.config.interval) => {}
+                        }
                     }
                 }
-            }
-            .instrument(span),
-        );
-        MaintenanceHandle { stop, join, stats }
+                .instrument(span)
+            },
+        )
     }
 }
 
 /// The running [`ReservationRecovery`] task.
-#[derive(Debug)]
-pub struct MaintenanceHandle {
-    stop: watch::Sender<bool>,
-    join: JoinHandle<()>,
-    stats: watch::Receiver<MaintenanceStats>,
-}
+pub type MaintenanceHandle = BackgroundHandle<MaintenanceStats>;
 
 impl MaintenanceHandle {
-    /// What the task has done so far.
-    pub fn stats(&self) -> MaintenanceStats {
-        self.stats.borrow().clone()
-    }
-
     /// Waits until at least `n` passes have finished (at once if they have; also returns when
     /// the task has ended). Bound it with `tokio::time::timeout`.
     pub async fn wait_for_passes(&mut self, n: u64) {
-        // An error means the task ended: nothing more will come.
-        let _ = self.stats.wait_for(|s| s.passes >= n).await;
-    }
-
-    /// Stops the task and waits until it has (a pass under way finishes first).
-    /// [`Error::Backend`] if it panicked.
-    pub async fn shutdown(self) -> Result<()> {
-        // An error only means the loop already ended.
-        let _ = self.stop.send(true);
-        self.join
-            .await
-            .map_err(|e| Error::backend("reservation-recovery", e))
+        self.wait_for(|s| s.passes >= n).await;
     }
 }
 

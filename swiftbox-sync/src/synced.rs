@@ -133,6 +133,18 @@ impl<P: PrimaryBackend, G: GraphStore> Synced<P, G> {
             .map(|w| w.with_metrics(Arc::clone(&self.metrics)))
     }
 
+    /// A [`NeighbourRefresher`](crate::neighbours::NeighbourRefresher) of this decorator's
+    /// graph: run one beside the workers, so recommendations follow new purchases.
+    pub fn neighbour_refresher(
+        &self,
+        config: crate::neighbours::NeighbourConfig,
+    ) -> Result<crate::neighbours::NeighbourRefresher<G>>
+    where
+        G: GraphStore,
+    {
+        crate::neighbours::NeighbourRefresher::new(Arc::clone(&self.graph), config)
+    }
+
     /// A reconciler on the same stores, whose status includes this decorator's metrics.
     pub fn reconciler(&self) -> Reconciler<P, G> {
         Reconciler::new(Arc::clone(&self.primary), Arc::clone(&self.graph))

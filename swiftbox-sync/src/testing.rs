@@ -302,6 +302,11 @@ impl<G: GraphStore> GraphStore for FaultyGraph<G> {
         self.inner.ping().await
     }
 
+    async fn refresh_neighbours(&self, limit: usize) -> Result<swiftbox_core::NeighbourRefresh> {
+        self.faults.check_call("refresh_neighbours").await?;
+        self.inner.refresh_neighbours(limit).await
+    }
+
     async fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64> {
         self.faults.check_call("forget_tombstones").await?;
         self.inner.forget_tombstones(entities).await

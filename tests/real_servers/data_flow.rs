@@ -15,6 +15,7 @@ use swiftbox_core::{
 };
 use swiftbox_mongo::MongoStore;
 use swiftbox_neo4j::Neo4jGraph;
+use swiftbox_sync::neighbours::NeighbourConfig;
 use swiftbox_sync::{SyncConfig, Synced};
 
 use crate::common::{self, must};
@@ -62,25 +63,37 @@ async fn settle(store: &Store) {
             "wait synced",
         );
     }
+    // The neighbour lists of the products whose lines changed, as a refresher would.
+    must(
+        store
+            .neighbour_refresher(NeighbourConfig::default())
+            .expect("refresher config")
+            .drain()
+            .await,
+        "neighbour lists",
+    );
 }
 
 fn usd(minor: i64) -> Money {
     Money::new(minor, Currency::USD)
 }
 
-/// A recommendation reached through one peer who shares one seed product with the user and has
-/// `peer_lines` purchase lines: scored `1 / sqrt(peer_lines)`, rounded to 9 decimals (the
-/// semantics in `GraphStore::recommendations_for`'s docs).
+/// A recommendation of `product` from the neighbour list of the user's latest product
+/// `because` (seed rank 0), where the two were bought together by buyers weighing `co` and have
+/// `buyers` and `other_buyers` distinct buyers (the semantics in `GraphStore`'s docs).
 fn co_purchased(
     product: ProductId,
     name: &str,
     because: ProductId,
-    peer_lines: u32,
+    co: f64,
+    buyers: u64,
+    other_buyers: u64,
 ) -> Recommendation {
+    use swiftbox_core::graph::{neighbour_similarity, round_score, seed_weight};
     Recommendation {
         product,
         name: name.into(),
-        score: swiftbox_core::graph::round_score(1.0 / f64::from(peer_lines).sqrt()),
+        score: round_score(seed_weight(0) * neighbour_similarity(co, buyers, other_buyers)),
         reason: Reason::CoPurchased {
             because: vec![because],
         },
@@ -215,10 +228,12 @@ async fn the_shop_flows_from_mongo_to_neo4j_and_orders_show_at_once() {
         anns.placed_at.timestamp_millis()
     );
     let recs = must(graph.recommendations_for(&ann.id, 5).await, "recs");
+    // Rust in Action's list (buyers Bob and Ann): Bob, with three lines, bought it with the
+    // Go book and the chess set (one buyer each).
+    let bob_weight = swiftbox_core::graph::buyer_weight(3);
     let mut expected = vec![
-        // Bob, the one peer, shares Rust in Action and has three lines.
-        co_purchased(go, "The Go Book", rust, 3),
-        co_purchased(chess, "Chess Set", rust, 3),
+        co_purchased(go, "The Go Book", rust, bob_weight, 2, 1),
+        co_purchased(chess, "Chess Set", rust, bob_weight, 2, 1),
     ];
     expected.sort_by_key(|r| r.product); // equal scores: id ascending
     assert_eq!(recs, expected);

@@ -24,6 +24,7 @@ use swiftbox_core::{Currency, GraphStore, Money, NewCategory, NewProduct, NewUse
 use swiftbox_mongo::MongoStore;
 use swiftbox_neo4j::Neo4jGraph;
 use swiftbox_sync::maintenance::{MaintenanceConfig, ReservationRecovery};
+use swiftbox_sync::neighbours::NeighbourConfig;
 use swiftbox_sync::{Synced, WorkerConfig};
 
 use crate::state::{ApiConfig, AppState};
@@ -267,6 +268,10 @@ pub async fn serve_synced<P: PrimaryBackend, G: GraphStore>(
     let recovery =
         ReservationRecovery::new(std::sync::Arc::clone(&synced), maintenance_from_env()?)?.spawn();
     let worker = synced.worker(WorkerConfig::default())?.spawn();
+    // Recommendations read neighbour lists; this keeps them in step with purchases.
+    let refresher = synced
+        .neighbour_refresher(NeighbourConfig::default())?
+        .spawn();
     let purge = tokio::spawn(purge_idempotency_keys(
         std::sync::Arc::clone(&synced),
         config.idempotency_retention,
@@ -287,8 +292,10 @@ pub async fn serve_synced<P: PrimaryBackend, G: GraphStore>(
     // Stop the worker also when serving failed (for example the address was taken).
     let stopped = worker.shutdown().await;
     let recovery_stopped = recovery.shutdown().await;
+    let refresher_stopped = refresher.shutdown().await;
     served?;
     stopped?;
     recovery_stopped?;
+    refresher_stopped?;
     Ok(())
 }

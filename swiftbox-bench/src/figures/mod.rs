@@ -119,3 +119,21 @@ impl OrderMaker {
         )
     }
 }
+
+/// Products per `refresh_neighbours` call when a figure computes every neighbour list.
+pub(crate) const LIST_BATCH: usize = 200;
+
+/// Computes every marked neighbour list of `graph` (what a `NeighbourRefresher` does in the
+/// background, drained): how many lists, and the seconds it took.
+pub(crate) async fn neighbour_lists(
+    graph: std::sync::Arc<dyn swiftbox_core::GraphStore>,
+) -> swiftbox_core::Result<(u64, f64)> {
+    use swiftbox_sync::neighbours::{NeighbourConfig, NeighbourRefresher};
+    let t = std::time::Instant::now();
+    let config = NeighbourConfig {
+        batch: LIST_BATCH,
+        ..NeighbourConfig::default()
+    };
+    let lists = NeighbourRefresher::new(graph, config)?.drain().await?;
+    Ok((lists, t.elapsed().as_secs_f64()))
+}

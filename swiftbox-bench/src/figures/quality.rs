@@ -14,10 +14,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use swiftbox_core::memory::MemoryGraph;
 use swiftbox_core::{
-    Currency, GraphLimits, GraphStore, Money, NewCategory, NewOrder, NewOrderItem, NewProduct,
-    NewUser, PrimaryBackend, PrimaryStore, ProductId, Result, ShippingAddress, UserId,
+    Currency, GraphStore, Money, NewCategory, NewOrder, NewOrderItem, NewProduct, NewUser,
+    PrimaryBackend, PrimaryStore, ProductId, Result, ShippingAddress, UserId,
 };
 use swiftbox_sync::{Reconciler, ReconcilerConfig, Synced};
 
@@ -171,41 +170,28 @@ async fn ask(graph: &dyn GraphStore, ids: &Ids, split: &Split) -> Result<Answers
     })
 }
 
-/// Caps of the walk far above any degree in MovieLens-100k (a user's ratings, an item's raters):
-/// the walk then sees every seed, buyer and product.
-const UNCAPPED: usize = 100_000;
-
-/// A diagnostic row: `recommendations_for` with the same scoring and the walk's caps lifted,
-/// on a memory graph resynced from `primary`. Beside the capped row it says how much of the
-/// distance to ItemKNN the caps make and how much the scoring does.
-async fn uncapped(
+/// Computes every marked neighbour list of `graph` (what `NeighbourRefresher` does in the
+/// background) and records how long it took as a figure 6 row.
+async fn refresh_lists(
     report: &mut Report,
+    dataset: &str,
+    backend: &str,
     protocol: &str,
-    primary: &Arc<dyn PrimaryBackend>,
-    ids: &Ids,
-    split: &Split,
+    graph: Arc<dyn GraphStore>,
 ) -> Result<()> {
-    crate::progress!("fig6 {protocol}: the walk uncapped (memory, diagnostic)");
-    let graph = Arc::new(MemoryGraph::with_limits(GraphLimits {
-        seed_products: UNCAPPED,
-        buyers_per_product: UNCAPPED,
-        products_per_buyer: UNCAPPED,
-        ..GraphLimits::default()
-    }));
-    Reconciler::new(Arc::new(Arc::clone(primary)), Arc::clone(&graph))
-        .resync(None, |_| {})
-        .await?;
-    let answers = ask(&*graph, ids, split).await?;
-    report.quality.push(QualityRow {
-        protocol: protocol.into(),
-        method: "SwiftBox recommendations_for, walk uncapped (diagnostic)".into(),
-        backend: "memory".into(),
-        metrics: score(split, |u, _| {
-            answers.recs.get(&u).cloned().unwrap_or_default()
-        }),
-        reference: None,
-        note: format!("{:.2} ms per call (sequential)", answers.ms.0),
-    });
+    crate::progress!("fig6 {protocol}: computing {backend}'s neighbour lists");
+    let (lists, secs) = super::neighbour_lists(graph).await?;
+    report.rows.push(
+        Row::new(
+            6,
+            dataset,
+            backend,
+            format!("{protocol}: neighbour lists computed after the load"),
+            secs,
+            "s",
+        )
+        .samples(format!("{lists} products, {} per call", super::LIST_BATCH)),
+    );
     Ok(())
 }
 
@@ -343,9 +329,10 @@ pub(crate) async fn run(
                 counts.purchases
             ),
         );
-        crate::progress!("fig6 {protocol}: loaded in {load_secs:.1} s; querying memory");
+        crate::progress!("fig6 {protocol}: loaded in {load_secs:.1} s");
+        refresh_lists(report, dataset, "memory", protocol, graph.store.clone()).await?;
+        crate::progress!("fig6 {protocol}: querying memory");
         let mem = ask(&*graph.store, &ids, split).await?;
-        uncapped(report, protocol, &primary.store, &ids, split).await?;
         let mut backends = vec![("memory", mem)];
         if cfg.backends.contains(&Backend::Servers) {
             let neo = env
@@ -362,6 +349,7 @@ pub(crate) async fn run(
                 })?
                 .resync(None, |_| {})
                 .await?;
+            refresh_lists(report, dataset, "neo4j", protocol, neo.store.clone()).await?;
             crate::progress!("fig6 {protocol}: querying Neo4j");
             let answers = ask(&*neo.store, &ids, split).await?;
             let mem = &backends[0].1;

@@ -217,6 +217,25 @@ pub(crate) async fn run(
     }
     report.rows.push(row);
 
+    // The neighbour lists recommendations read: every purchased product is marked by the
+    // resync; what a `NeighbourRefresher` would do next, timed on its own.
+    crate::progress!("fig1 {tag}: computing the neighbour lists");
+    let (lists, secs) = super::neighbour_lists(graph.store.clone()).await?;
+    report.rows.push(
+        Row::new(
+            1,
+            scale.name(),
+            backend,
+            "neighbour lists after the resync, products/s",
+            lists as f64 / secs.max(1e-9),
+            "products/s",
+        )
+        .samples(format!(
+            "{lists} products in {secs:.2} s, {} per call",
+            super::LIST_BATCH
+        )),
+    );
+
     Ok(Prepared {
         shop,
         ids: loaded.ids,

@@ -45,6 +45,7 @@ macro_rules! graph_conformance_tests {
             records_page_by_id,
             recommendations_collaborative_then_fill,
             recommendations_cold_start,
+            neighbour_lists_follow_marks,
             also_bought_ranks_co_buyers,
             popular_by_metric_and_category,
             trending_decays_with_age,
@@ -83,6 +84,20 @@ fn ok<T>(result: Result<T>, what: &str) -> T {
         Ok(v) => v,
         Err(e) => panic!("{what}: unexpected error: {e}"),
     }
+}
+
+/// Refreshes neighbour lists until no product is marked.
+async fn refresh_all(graph: &dyn crate::graph::GraphStore) {
+    for _ in 0..10_000 {
+        let done = ok(
+            graph.refresh_neighbours(100).await,
+            "refreshing neighbour lists",
+        );
+        if done.marked == 0 {
+            return;
+        }
+    }
+    panic!("neighbour lists still marked after 10,000 refreshes");
 }
 
 /// Whether two scores agree to a relative 1e-9.

@@ -5,8 +5,9 @@
 //! indexes the queries need, so each query touches only what its [`GraphLimits`] caps allow:
 //! per product its buyers ordered by latest purchase (newest first, then user id), per user
 //! their products the same way, per product its order lines and units, per user their orders by
-//! time, and per product its purchases by time in hourly buckets with precomputed decay sums
-//! (for trending, see `trend`).
+//! time, per product its purchases by time in hourly buckets with precomputed decay sums
+//! (for trending, see `trend`), and per product its neighbour list with the line-change count
+//! it was computed at (products whose lines changed since are marked).
 
 mod fast;
 mod query;
@@ -21,8 +22,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{EntityKind, Error, Result};
 use crate::graph::{
-    ApplyReport, GraphChange, GraphCounts, GraphLimits, GraphRecord, GraphStore, PopularQuery,
-    PurchaseRecord, Recommendation, ScoredProduct, SimilarUser, TrendingQuery,
+    ApplyReport, GraphChange, GraphCounts, GraphLimits, GraphRecord, GraphStore, NeighbourRefresh,
+    PopularQuery, PurchaseRecord, Recommendation, ScoredProduct, SimilarUser, TrendingQuery,
 };
 use crate::id::{ProductId, UserId};
 
@@ -164,6 +165,33 @@ impl GraphStore for MemoryGraph {
 
     async fn ping(&self) -> Result<()> {
         self.read().map(drop)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn refresh_neighbours(&self, limit: usize) -> Result<NeighbourRefresh> {
+        if limit == 0 {
+            return Err(Error::invalid("limit", "must be at least 1"));
+        }
+        // Computed under the read lock, stored under the write lock: a product whose lines
+        // changed in between stays marked, and a list computed earlier (by a concurrent
+        // refresh) never replaces one computed later.
+        let lists: Vec<_> = {
+            let state = self.read()?;
+            state
+                .marked_products(limit)
+                .into_iter()
+                .map(|(p, seen)| (p, seen, state.neighbour_list(&p, &self.limits)))
+                .collect()
+        };
+        let mut state = self.write()?;
+        let refreshed = lists.len() as u64;
+        for (product, seen, list) in lists {
+            state.store_neighbours(product, seen, list);
+        }
+        Ok(NeighbourRefresh {
+            refreshed,
+            marked: state.marked.len() as u64,
+        })
     }
 
     #[tracing::instrument(skip_all, fields(entities = entities.len()))]

@@ -42,9 +42,12 @@ use crate::graph::{param, Neo4jGraph};
 
 /// The counter part of the projection statement, which opens it: write-locks the counter node
 /// `s` of product `row.id` (its first `SET`), moves `purchases` and `units` by `row.purchases`
-/// and `row.units`, and `buyers` from `row.pairs` (`{user, d}`: the pair's net line change).
+/// and `row.units`, and `buyers` from `row.pairs` (`{user, d}`: the pair's net line change),
+/// and adds one to `line_changes`, which marks the product's neighbour list (the `neighbours`
+/// module).
 pub(crate) const UPDATE: &str = "
-SET s.purchases = s.purchases + row.purchases, s.units = s.units + row.units
+SET s.purchases = s.purchases + row.purchases, s.units = s.units + row.units,
+    s.line_changes = coalesce(s.line_changes, 0) + 1
 WITH s, row
 CALL (row) {
   MATCH (p:%Product% {id: row.id})
@@ -141,6 +144,7 @@ impl Delta {
     }
 
     /// Whether a counter changes.
+    #[cfg(test)]
     pub(crate) fn changes_anything(&self) -> bool {
         self.purchases != 0 || self.units != 0 || self.pairs.values().any(|d| *d != 0)
     }

@@ -158,26 +158,25 @@ impl Tally {
         d.hours.add(ts_ms, quantity, sign)
     }
 
-    /// The parameter rows, leaving out products where no projection changes.
+    /// The parameter rows: one per product with a line created or removed, also when the
+    /// projections come out unchanged (a line replaced by an equal one), since the row marks
+    /// the product's neighbour list (as the in-memory graph does).
     fn rows(self) -> Vec<BoltType> {
         self.0
             .into_iter()
-            .filter_map(|(product, d)| {
-                let hours = d.hours.rows();
-                let changed = d.counters.changes_anything()
-                    || d.recent.changes_anything()
-                    || !hours.is_empty();
-                changed.then(|| {
-                    let fields = [("id", param::s(product)), ("hours", param::list(hours))]
-                        .into_iter()
-                        .chain(d.counters.fields())
-                        .chain(d.recent.fields());
-                    BoltType::Map(
-                        fields
-                            .map(|(k, v)| (neo4rs::BoltString::from(k), v))
-                            .collect(),
-                    )
-                })
+            .map(|(product, d)| {
+                let fields = [
+                    ("id", param::s(product)),
+                    ("hours", param::list(d.hours.rows())),
+                ]
+                .into_iter()
+                .chain(d.counters.fields())
+                .chain(d.recent.fields());
+                BoltType::Map(
+                    fields
+                        .map(|(k, v)| (neo4rs::BoltString::from(k), v))
+                        .collect(),
+                )
             })
             .collect()
     }

@@ -219,6 +219,7 @@ impl Delta {
     }
 
     /// Whether the list may change.
+    #[cfg(test)]
     pub(crate) fn changes_anything(&self) -> bool {
         self.0
             .values()

@@ -230,6 +230,21 @@ pub async fn load(store: &dyn GraphStore, data: &Dataset) {
     for (u, p, at) in &data.views {
         store.record_view(u, p, *at).await.expect("record view");
     }
+    refresh_neighbours(store).await;
+}
+
+/// Computes every marked neighbour list, 7 products a call (so batching is exercised).
+pub async fn refresh_neighbours(store: &dyn GraphStore) {
+    for _ in 0..10_000 {
+        let done = store
+            .refresh_neighbours(7)
+            .await
+            .expect("refresh neighbours");
+        if done.marked == 0 {
+            return;
+        }
+    }
+    panic!("neighbour lists still marked after 10,000 refreshes");
 }
 
 /// Every record of every kind, in pages of 7 (so paging is exercised).

@@ -549,6 +549,12 @@ mod tests {
         async fn ping(&self) -> Result<()> {
             self.inner.ping().await
         }
+        async fn refresh_neighbours(
+            &self,
+            limit: usize,
+        ) -> Result<swiftbox_core::NeighbourRefresh> {
+            self.inner.refresh_neighbours(limit).await
+        }
         async fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64> {
             self.inner.forget_tombstones(entities).await
         }

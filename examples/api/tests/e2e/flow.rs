@@ -1,5 +1,5 @@
-//! The seed's data flow: sign up, log in, browse, order, and see the purchase and its effect on
-//! recommendations right away.
+//! The seed's data flow: sign up, log in, browse, order, and see the purchase at once and its
+//! effect on recommendations once the neighbour lists are refreshed.
 
 use reqwest::Method;
 use serde_json::json;
@@ -86,7 +86,9 @@ async fn shop_flow_from_signup_to_recommendations() {
     let orders = api.get("/api/orders/", Some(&ann)).await.expect(200);
     assert_eq!(ids(&orders.body["items"], "id"), vec![ann_order_id.clone()]);
 
-    // ... and her recommendations change right away: Bob also bought Graph Databases.
+    // ... and her recommendations change as soon as the neighbour lists are refreshed (the
+    // service runs a refresher; `settle` drains it): Bob also bought Graph Databases.
+    api.settle().await;
     let recs = api
         .get("/api/recommendations/", Some(&ann))
         .await

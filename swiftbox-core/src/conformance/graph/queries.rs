@@ -13,16 +13,18 @@
 use chrono::Duration;
 
 use super::fixture::{self, at_h, product, user};
-use super::{assert_recs, assert_same, assert_scored, ok};
+use super::{assert_recs, assert_same, assert_scored, ok, refresh_all};
 use crate::error::{EntityKind, Error};
 use crate::graph::{
-    GraphChange, GraphRecord, GraphStore, OrderPurchases, PopularQuery, PopularityMetric,
-    ProductNode, PurchasedItem, Reason, TrendingQuery, UserNode,
+    buyer_weight, neighbour_similarity, round_score, seed_weight, GraphChange, GraphRecord,
+    GraphStore, NeighbourRefresh, OrderPurchases, PopularQuery, PopularityMetric, ProductNode,
+    PurchasedItem, Reason, TrendingQuery, UserNode,
 };
 use crate::id::{CategoryId, OrderId, ProductId, UserId};
 
 async fn load(graph: &dyn GraphStore) {
     ok(fixture::load(graph).await, "loading the fixture");
+    refresh_all(graph).await;
 }
 
 fn co(because: &[u128]) -> Reason {
@@ -41,32 +43,55 @@ fn p(n: u128, score: f64) -> (ProductId, f64) {
     (product(n), score)
 }
 
-/// A peer's weight, `shared / sqrt(lines)`, worked out by hand in the comments.
-fn w(shared: f64, lines: f64) -> f64 {
-    shared / lines.sqrt()
+/// A listed similarity: co-purchase weight `co` of two products with `a` and `b` buyers.
+fn sim(co: f64, a: u64, b: u64) -> f64 {
+    neighbour_similarity(co, a, b)
 }
 
-/// Recommendations: collaborative filtering, then the category and overall fill.
+/// A candidate's score from `(seed rank, listed similarity)` terms.
+fn score(terms: &[(usize, f64)]) -> f64 {
+    round_score(terms.iter().map(|(rank, s)| seed_weight(*rank) * s).sum())
+}
+
+/// Buyer weights of the fixture's users (`1 / sqrt(lines)`): U1, U2, U4 3 lines, U3 4.
+fn bw(lines: u64) -> f64 {
+    buyer_weight(lines)
+}
+
+/// Recommendations: neighbour lists of the seeds, then the category and overall fill.
+///
+/// Neighbour lists (every product's buyers are followed; co-purchase weight = sum of
+/// `1 / sqrt(lines)` of the buyers of both; similarity = weight / sqrt(buyers * buyers)):
+/// - P1 (buyers U4, U3, U2, U1; 4): P2 via U3, U2 (1/2 + 1/sqrt 3, P2 has 2 buyers), P3 via
+///   U2, U1 (2/sqrt 3; 2), P4 via U3 (1/2; 1), P5 via U4, U3 (1/sqrt 3 + 1/2; 2), P6 via U1
+///   (1/sqrt 3; 1): P3 0.4082, P2 0.3809, P5 0.3809, P6 0.2887, P4 0.25;
+/// - P3 (U2, U1; 2): P1 (2/sqrt 3; 4) 0.4082, P6 (1/sqrt 3; 1) 0.4082, P2 (1/sqrt 3; 2) 0.2887;
+/// - P5 (U4, U3; 2): P1 (1/sqrt 3 + 1/2; 4) 0.3809, P4 (1/2; 1) 0.3536, P2 (1/2; 2) 0.25;
+/// - P6 (U1; 1): P3 0.4082, P1 0.2887.
 pub async fn recommendations_collaborative_then_fill(graph: &dyn GraphStore) {
     load(graph).await;
+    let s1_2 = sim(bw(4) + bw(3), 4, 2);
+    let s1_4 = sim(bw(4), 4, 1);
+    let s1_5 = sim(bw(3) + bw(4), 4, 2);
+    let s1_3 = sim(2.0 * bw(3), 4, 2);
+    let s1_6 = sim(bw(3), 4, 1);
+    let s3_2 = sim(bw(3), 2, 2);
+    let s5_4 = sim(bw(4), 2, 1);
+    let s5_2 = sim(bw(4), 2, 2);
 
-    // Purchase lines per user: U1 3 (O1 2, O7 1), U2 3, U3 4, U4 3, U6 2.
-    // U1 bought P1, P3, P6; seeds [P6, P1, P3]. Peers: buyers of P6 other than U1: none; of
-    // P1: U4, U3, U2; of P3: U2. Weights: U4 through P1 1/sqrt 3; U3 through P1 1/sqrt 4 =
-    // 0.5; U2 through P1 and P3 2/sqrt 3. Peer products not bought by U1: U4 -> P5; U3 -> P2,
-    // P5, P4; U2 -> P2. P2: U3 + U2 = 0.5 + 2/sqrt 3 = 1.6547, because {P1 (via U3, U2), P3
-    // (via U2)}; P5: U4 + U3 = 1/sqrt 3 + 0.5 = 1.0774, because {P1}; P4: U3 = 0.5, because
-    // {P1}. Fill: U1's categories Books (P1), Games (P3), Music (P6), one product each, so by
-    // name. Books: P1 bought, P2 listed, P8 1 purchase -> P8; P9 never bought. Games: P3
-    // bought, P4 listed. Music: P5 listed, P6 bought. Overall: only P7 (1) is neither listed
-    // nor bought.
+    // U1 bought P1, P3, P6; seeds by recency [P6 (rank 0), P1 (1), P3 (2)]. P6's list holds
+    // only bought products. P1's: P2, P5, P4 not bought. P3's: P2. So P2 = P1's + P3's
+    // (because P1, P3), P5 and P4 P1's alone. Fill: U1's categories Books (P1), Games (P3),
+    // Music (P6), one product each, so by name. Books: P1 bought, P2 listed, P8 1 purchase
+    // -> P8; P9 never bought. Games: P3 bought, P4 listed. Music: P5 listed, P6 bought.
+    // Overall: only P7 (1) is neither listed nor bought.
     let recs = ok(graph.recommendations_for(&user(1), 10).await, "recs U1");
     assert_recs(
         &recs,
         &[
-            (product(2), w(1.0, 4.0) + w(2.0, 3.0), co(&[1, 3])),
-            (product(5), w(1.0, 3.0) + w(1.0, 4.0), co(&[1])),
-            (product(4), w(1.0, 4.0), co(&[1])),
+            (product(2), score(&[(1, s1_2), (2, s3_2)]), co(&[1, 3])),
+            (product(5), score(&[(1, s1_5)]), co(&[1])),
+            (product(4), score(&[(1, s1_4)]), co(&[1])),
             (product(8), 1.0, in_cat("Books")),
             (product(7), 1.0, Reason::Popular),
         ],
@@ -78,40 +103,125 @@ pub async fn recommendations_collaborative_then_fill(graph: &dyn GraphStore) {
         "recommendation names for U1",
     );
 
-    // U4 bought P1, P5; seeds [P5, P1]. Peers: via P5 U3; via P1 U3, U2, U1. Weights: U3
-    // through P5 and P1 2/sqrt 4 = 1; U2 and U1 through P1 1/sqrt 3 each. Products not bought
-    // by U4: U3 -> P2, P4; U2 -> P3, P2; U1 -> P6, P3. P2: U3 + U2 = 1.5774 because {P1, P5};
-    // P3: U2 + U1 = 2/sqrt 3 = 1.1547 because {P1}; P4: U3 = 1 because {P1, P5}; P6: U1 =
-    // 0.5774 because {P1}. Counting peers would tie P2 with P3 and P4 with P6; the weights
-    // order them. Fill: categories Books, Music (one each, by name): Books -> P8 (P1 bought,
-    // P2 listed, P9 unsold); Music: P5 bought, P6 listed; overall: P7.
+    // U4 bought P1, P5; seeds [P5 (rank 0), P1 (1)]. P5's list: P4, P2 (P1 bought). P1's: P3,
+    // P2, P6, P4 (P5 bought). P2 0.25 + 0.99 * 0.3809 = 0.6271 (P1, P5); P4 0.3536 + 0.99 *
+    // 0.25 = 0.6011 (P1, P5); P3 0.99 * 0.4082 (P1); P6 0.99 * 0.2887 (P1). Fill: categories
+    // Books, Music (one each, by name): Books -> P8 (P1 bought, P2 listed, P9 unsold); Music:
+    // P5 bought, P6 listed; overall: P7.
+    let u4 = [
+        (product(2), score(&[(0, s5_2), (1, s1_2)]), co(&[1, 5])),
+        (product(4), score(&[(0, s5_4), (1, s1_4)]), co(&[1, 5])),
+        (product(3), score(&[(1, s1_3)]), co(&[1])),
+        (product(6), score(&[(1, s1_6)]), co(&[1])),
+        (product(8), 1.0, in_cat("Books")),
+        (product(7), 1.0, Reason::Popular),
+    ];
     let recs = ok(graph.recommendations_for(&user(4), 10).await, "recs U4");
-    assert_recs(
-        &recs,
-        &[
-            (product(2), w(2.0, 4.0) + w(1.0, 3.0), co(&[1, 5])),
-            (product(3), 2.0 * w(1.0, 3.0), co(&[1])),
-            (product(4), w(2.0, 4.0), co(&[1, 5])),
-            (product(6), w(1.0, 3.0), co(&[1])),
-            (product(8), 1.0, in_cat("Books")),
-            (product(7), 1.0, Reason::Popular),
-        ],
-        "recommendations for U4",
-    );
+    assert_recs(&recs, &u4, "recommendations for U4");
 
     // The limit cuts the ranked list.
     let recs = ok(
         graph.recommendations_for(&user(4), 3).await,
         "recs U4 limit 3",
     );
+    assert_recs(&recs, &u4[..3], "recommendations for U4, limit 3");
+}
+
+/// Neighbour lists are computed for marked products only, by id, and a product marked again
+/// is refreshed alone.
+pub async fn neighbour_lists_follow_marks(graph: &dyn GraphStore) {
+    ok(fixture::load(graph).await, "loading the fixture");
+    let e = graph.refresh_neighbours(0).await.err();
+    assert!(matches!(e, Some(Error::Invalid { .. })), "limit 0: {e:?}");
+
+    // No list yet: U1 gets the fill only (Books, then overall by purchase count).
+    let recs = ok(graph.recommendations_for(&user(1), 3).await, "recs before");
     assert_recs(
         &recs,
         &[
-            (product(2), w(2.0, 4.0) + w(1.0, 3.0), co(&[1, 5])),
-            (product(3), 2.0 * w(1.0, 3.0), co(&[1])),
-            (product(4), w(2.0, 4.0), co(&[1, 5])),
+            (product(2), 2.0, in_cat("Books")),
+            (product(8), 1.0, in_cat("Books")),
+            (product(4), 1.0, in_cat("Games")),
         ],
-        "recommendations for U4, limit 3",
+        "recommendations before any refresh",
+    );
+
+    // P1..P8 have lines, so 8 are marked; refreshed by id: P1, P2, P3 first.
+    let done = ok(graph.refresh_neighbours(3).await, "refresh 3");
+    assert_same(
+        done,
+        NeighbourRefresh {
+            refreshed: 3,
+            marked: 5,
+        },
+        "first refresh",
+    );
+    // U1's seeds P6, P1, P3: only P1's and P3's lists exist, which is all U1 needs.
+    let recs = ok(graph.recommendations_for(&user(1), 1).await, "recs partial");
+    assert_same(recs[0].product, product(2), "best after a partial refresh");
+    let done = ok(graph.refresh_neighbours(100).await, "refresh rest");
+    assert_same(
+        done,
+        NeighbourRefresh {
+            refreshed: 5,
+            marked: 0,
+        },
+        "second refresh",
+    );
+    let done = ok(graph.refresh_neighbours(100).await, "refresh none");
+    assert_same(
+        done,
+        NeighbourRefresh {
+            refreshed: 0,
+            marked: 0,
+        },
+        "nothing marked",
+    );
+
+    // U6 (who bought P7, P8) now buys P1: only P1 is marked. P1's buyers become U6, U4, U3,
+    // U2, U1 (5); U6 has 3 lines. P7's and P8's lists are not recomputed, so they still hold
+    // each other alone, and U6's candidates all come from P1's list (seed rank 0).
+    let order = GraphChange::Upsert(GraphRecord::Order(OrderPurchases {
+        order_id: OrderId::from_u128(0xabc),
+        user: user(6),
+        placed_at: at_h(11),
+        items: vec![PurchasedItem {
+            product: product(1),
+            quantity: 1,
+            unit_price: fixture::usd(100),
+        }],
+        version: 1,
+    }));
+    let rep = ok(graph.apply(&[order]).await, "U6 buys P1");
+    assert_same(rep.applied, 1, "order applied");
+    let done = ok(graph.refresh_neighbours(100).await, "refresh P1");
+    assert_same(
+        done,
+        NeighbourRefresh {
+            refreshed: 1,
+            marked: 0,
+        },
+        "only P1 marked",
+    );
+    let recs = ok(graph.recommendations_for(&user(6), 5).await, "recs U6");
+    assert_recs(
+        &recs,
+        &[
+            (product(3), score(&[(0, sim(2.0 * bw(3), 5, 2))]), co(&[1])),
+            (
+                product(2),
+                score(&[(0, sim(bw(4) + bw(3), 5, 2))]),
+                co(&[1]),
+            ),
+            (
+                product(5),
+                score(&[(0, sim(bw(3) + bw(4), 5, 2))]),
+                co(&[1]),
+            ),
+            (product(6), score(&[(0, sim(bw(3), 5, 1))]), co(&[1])),
+            (product(4), score(&[(0, sim(bw(4), 5, 1))]), co(&[1])),
+        ],
+        "recommendations for U6 after buying P1",
     );
 }
 

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use super::fixture::{self, at_h, at_min, category, order, product, review, user};
-use super::{assert_recs, assert_same, assert_scored, ok};
+use super::{assert_recs, assert_same, assert_scored, ok, refresh_all};
 use crate::error::{EntityKind, Error};
 use crate::graph::{
-    ApplyReport, CategoryNode, GraphChange, GraphCounts, GraphRecord, GraphStore, OrderPurchases,
+    buyer_weight, neighbour_similarity, round_score, seed_weight, ApplyReport, CategoryNode,
+    GraphChange, GraphCounts, GraphRecord, GraphStore, NeighbourRefresh, OrderPurchases,
     PopularQuery, PopularityMetric, ProductNode, PurchasedItem, Reason, ReviewEdge, UserNode,
 };
 use crate::id::{EntityRef, OrderId, ProductId, UserId};
@@ -336,8 +337,22 @@ pub async fn missing_references_are_deferred(graph: &dyn GraphStore) {
 /// Deleting a user removes its purchases, views and reviews; nothing dangles.
 pub async fn deleting_a_user_detaches_it(graph: &dyn GraphStore) {
     ok(fixture::load(graph).await, "load");
+    refresh_all(graph).await;
     let rep = apply(graph, &[delete(EntityKind::User, user(2), 2)]).await;
     assert_same(rep, report(1, 0, vec![]), "delete U2");
+    // U2's lines were to P1, P2, P3: those three are marked, nothing else.
+    let done = ok(
+        graph.refresh_neighbours(100).await,
+        "refresh after the delete",
+    );
+    assert_same(
+        done,
+        NeighbourRefresh {
+            refreshed: 3,
+            marked: 0,
+        },
+        "products marked by the delete",
+    );
     // U2 had O2 (2 lines), O3 (1 line) and R2.
     expect_counts(graph, counts(5, 4, 9, 8, 1, 12, 5), "counts").await;
     let orders = ok(graph.records(EntityKind::Order, None, 100).await, "records");
@@ -359,18 +374,25 @@ pub async fn deleting_a_user_detaches_it(graph: &dyn GraphStore) {
         &[p(5, 2.0), p(2, 1.0), p(3, 1.0), p(4, 1.0), p(6, 1.0)],
         "also bought P1 without U2",
     );
-    // U1's peers are now U4 (P5; 3 lines, weight 1/sqrt 3) and U3 (P2, P5, P4; 4 lines,
-    // weight 1/2), all through P1; fill as before.
+    // U1's seeds [P6, P1, P3]. P1's new list (buyers U4, U3, U1; 3): P5 via U4 (3 lines)
+    // and U3 (4 lines; P5 has 2 buyers), P2 and P4 via U3 (1 buyer each), P6 and P3 bought.
+    // P3's new list (buyer U1) and P6's old one hold only U1's own products. Fill as before.
     let co1 = || Reason::CoPurchased {
         because: vec![product(1)],
     };
+    let via_p1 =
+        |co: f64, buyers: u64| round_score(seed_weight(1) * neighbour_similarity(co, 3, buyers));
     let recs = ok(graph.recommendations_for(&user(1), 10).await, "recs");
     assert_recs(
         &recs,
         &[
-            (product(5), 1.0 / 3f64.sqrt() + 0.5, co1()),
-            (product(2), 0.5, co1()),
-            (product(4), 0.5, co1()),
+            (
+                product(5),
+                via_p1(buyer_weight(3) + buyer_weight(4), 2),
+                co1(),
+            ),
+            (product(2), via_p1(buyer_weight(4), 1), co1()),
+            (product(4), via_p1(buyer_weight(4), 1), co1()),
             (
                 product(8),
                 1.0,
@@ -737,14 +759,20 @@ pub async fn fan_out_is_capped(graph: &dyn GraphStore) {
     let expected: Vec<(ProductId, f64)> = (1..=99).map(|i| (g(i), 1.0)).collect();
     assert_scored(&got, &expected, "also bought Z (products per buyer capped)");
 
-    // B150's seeds X, NEW. Recent buyers of X (cap 100) are B150..B51; without B150 that is 99
-    // peers (capping after leaving B150 out would reach B50, who bought OLD). Its peers bought
-    // only X and NEW, so no candidate; fill: Caps holds only bought products; overall by
-    // purchase count: X 150 (bought), OLD 50, NEW 50 (bought): OLD, popular.
+    // B150's seeds X (rank 0, by id), NEW (same order). Neighbour lists follow every buyer
+    // (their caps are 1000): X's holds OLD and NEW, each via 50 buyers of 2 lines (X 150
+    // buyers, OLD and NEW 50); NEW's holds only X. So OLD, because X. The user-based walk
+    // this replaced saw only X's 100 recent buyers and recommended OLD as merely popular.
+    refresh_all(graph).await;
     let recs = ok(graph.recommendations_for(&b(150), 1).await, "recs B150");
+    let co = (1..=50).map(|_| buyer_weight(2)).sum::<f64>();
     assert_recs(
         &recs,
-        &[(old, 50.0, Reason::Popular)],
+        &[(
+            old,
+            round_score(seed_weight(0) * neighbour_similarity(co, 150, 50)),
+            Reason::CoPurchased { because: vec![x] },
+        )],
         "recommendations for B150",
     );
 

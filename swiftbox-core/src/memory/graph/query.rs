@@ -11,8 +11,9 @@ use super::state::State;
 use super::trend::Window;
 use crate::error::{EntityKind, Result};
 use crate::graph::{
-    peer_weight, round_score, GraphLimits, GraphRecord, PopularQuery, PopularityMetric,
-    PurchaseRecord, Reason, Recommendation, ScoredProduct, SimilarUser, TrendingQuery,
+    buyer_weight, neighbour_similarity, round_score, seed_weight, GraphLimits, GraphRecord,
+    PopularQuery, PopularityMetric, PurchaseRecord, Reason, Recommendation, ScoredProduct,
+    SimilarUser, TrendingQuery,
 };
 use crate::id::{CategoryId, OrderId, ProductId, ReviewId, UserId};
 
@@ -164,38 +165,21 @@ impl State {
         let bought = self.user_products.get(user);
         let has_bought = |p: &ProductId| bought.is_some_and(|b| b.contains(p));
 
-        // (peer, seed) pairs, grouped by peer with seeds ascending (no allocation per peer).
-        let mut pairs: Vec<(UserId, ProductId)> = Vec::new();
-        for seed in self.recent_products(user, limits.seed_products) {
-            for peer in self.recent_buyers(&seed, limits.buyers_per_product) {
-                if peer != *user {
-                    pairs.push((peer, seed));
-                }
-            }
-        }
-        pairs.sort_unstable();
-        let peer_count = pairs.chunk_by(|a, b| a.0 == b.0).count();
-        // Candidate -> distinct peers and the first three seeds (by id) that reached it. Of a
-        // peer's seeds only its three smallest can be among them, so only those are offered.
-        let mut candidates: HashMap<ProductId, Candidate> = HashMap::with_capacity_and_hasher(
-            (peer_count * limits.products_per_buyer).min(self.sales.len()),
-            Default::default(),
-        );
-        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
-            let peer = group[0].0;
-            // The group's seeds are distinct: a peer is listed once per seed it bought.
-            let lines = self.user_lines.get(&peer).copied().unwrap_or(1);
-            let weight = peer_weight(group.len() as u64, lines);
-            let seeds = &group[..group.len().min(3)];
-            for q in self.recent_products(&peer, limits.products_per_buyer) {
-                if has_bought(&q) {
+        // Candidate -> summed weighted similarity and the first three seeds (by id) listing it.
+        let mut candidates: HashMap<ProductId, Candidate> = HashMap::default();
+        let seeds = self.recent_products(user, limits.recommendation_seeds);
+        for (rank, seed) in seeds.enumerate() {
+            let Some((_, list)) = self.neighbours.get(&seed) else {
+                continue;
+            };
+            let weight = seed_weight(rank);
+            for (q, similarity) in list {
+                if has_bought(q) || !self.products.contains_key(q) {
                     continue;
                 }
-                let c = candidates.entry(q).or_default();
-                c.score += weight;
-                for (_, s) in seeds {
-                    c.add_seed(*s);
-                }
+                let c = candidates.entry(*q).or_default();
+                c.score += weight * similarity;
+                c.add_seed(seed);
             }
         }
         let ranked = top_k(
@@ -280,6 +264,32 @@ impl State {
             reason: Reason::Popular,
         }));
         recs
+    }
+
+    /// `product`'s neighbour list as the graph stands (`GraphStore::refresh_neighbours`).
+    pub(super) fn neighbour_list(
+        &self,
+        product: &ProductId,
+        limits: &GraphLimits,
+    ) -> Vec<(ProductId, f64)> {
+        let buyers = |p: &ProductId| self.product_buyers.get(p).map_or(0, |b| b.len() as u64);
+        let mut co: HashMap<ProductId, f64> = HashMap::default();
+        for buyer in self.recent_buyers(product, limits.neighbour_buyers) {
+            let weight = buyer_weight(self.user_lines.get(&buyer).copied().unwrap_or(0));
+            for q in self.recent_products(&buyer, limits.neighbour_products) {
+                if q != *product {
+                    *co.entry(q).or_default() += weight;
+                }
+            }
+        }
+        let mine = buyers(product);
+        top_k(
+            co.into_iter()
+                .map(|(q, w)| (q, neighbour_similarity(w, mine, buyers(&q))))
+                .collect(),
+            limits.neighbours,
+            by_score(|x: &(ProductId, f64)| x.1, |x| x.0),
+        )
     }
 
     pub(super) fn also_bought(
@@ -453,6 +463,76 @@ mod tests {
     };
     use crate::id::EntityRef;
     use crate::money::{Currency, Money};
+
+    /// A list computed before a line change of its product is stored, but the product stays
+    /// marked; a list computed earlier never replaces one computed later.
+    #[test]
+    fn a_line_change_during_a_refresh_keeps_the_mark() {
+        let mut state = State::default();
+        let (p1, p2) = (ProductId::from_u128(1), ProductId::from_u128(2));
+        let user = UserId::from_u128(7);
+        let mut changes = vec![
+            GraphChange::Upsert(GraphRecord::Category(CategoryNode {
+                id: CategoryId::from_u128(9),
+                name: "C".into(),
+                version: 1,
+            })),
+            GraphChange::Upsert(GraphRecord::User(UserNode {
+                id: user,
+                username: "u".into(),
+                email: "u@example.com".into(),
+                version: 1,
+            })),
+        ];
+        for p in [p1, p2] {
+            changes.push(GraphChange::Upsert(GraphRecord::Product(ProductNode {
+                id: p,
+                name: "p".into(),
+                category: "C".into(),
+                price: Money::new(1, Currency::USD),
+                version: 1,
+            })));
+        }
+        let order = |n: u128, items: &[ProductId]| {
+            GraphChange::Upsert(GraphRecord::Order(OrderPurchases {
+                order_id: OrderId::from_u128(n),
+                user,
+                placed_at: Utc::now() - Duration::minutes(n as i64),
+                items: items
+                    .iter()
+                    .map(|p| PurchasedItem {
+                        product: *p,
+                        quantity: 1,
+                        unit_price: Money::new(1, Currency::USD),
+                    })
+                    .collect(),
+                version: 1,
+            }))
+        };
+        changes.push(order(1, &[p1, p2]));
+        state.apply(&changes).expect("apply");
+        let limits = GraphLimits::default();
+
+        // Pick and compute p1's list, then an order changes p1's lines before it is stored.
+        let [(picked, seen)] = state.marked_products(1)[..] else {
+            panic!("p1 is marked");
+        };
+        assert_eq!(picked, p1);
+        let early = state.neighbour_list(&p1, &limits);
+        state.apply(&[order(2, &[p1])]).expect("apply");
+        state.store_neighbours(p1, seen, early.clone());
+        assert!(state.marked.contains(&p1), "p1 must stay marked");
+
+        // A later computation is stored; the earlier one, stored after it, does not replace it.
+        let [(_, seen_now)] = state.marked_products(1)[..] else {
+            panic!("p1 is marked");
+        };
+        let later = vec![(p2, 0.5)];
+        state.store_neighbours(p1, seen_now, later.clone());
+        assert!(!state.marked.contains(&p1));
+        state.store_neighbours(p1, seen, early);
+        assert_eq!(state.neighbours.get(&p1).map(|n| &n.1), Some(&later));
+    }
 
     /// `popular` by brute force over the state's own counts.
     fn brute_popular(state: &State, q: &PopularQuery) -> Vec<(ProductId, f64)> {

@@ -129,6 +129,14 @@ pub(super) struct State {
 
     user_reviews: HashMap<UserId, HashSet<ReviewId>>,
     product_reviews: HashMap<ProductId, HashSet<ReviewId>>,
+
+    /// Each product's neighbour list, most similar first (`GraphStore::refresh_neighbours`),
+    /// and the value of its line-change counter the list was computed at.
+    pub(super) neighbours: HashMap<ProductId, (u64, Vec<(ProductId, f64)>)>,
+    /// Per product, how many times its lines changed (only ever grows while it exists).
+    line_changes: HashMap<ProductId, u64>,
+    /// Products whose lines changed after their list was computed.
+    pub(super) marked: BTreeSet<ProductId>,
 }
 
 /// Order in which a winning change is applied: upserts of referenced kinds first, then deletes
@@ -432,6 +440,9 @@ impl State {
         if let Some(old) = self.products.remove(product) {
             remove_from(&mut self.products_by_category, &old.category, product);
         }
+        self.neighbours.remove(product);
+        self.line_changes.remove(product);
+        self.marked.remove(product);
     }
 
     fn remove_review(&mut self, id: &ReviewId) {
@@ -537,6 +548,7 @@ impl State {
         self.hours.refresh(product, hour, timeline.summary(hour));
         self.purchase_lines += 1;
         *self.user_lines.entry(user).or_default() += 1;
+        self.mark(product);
         self.rerank(product, before);
     }
 
@@ -589,7 +601,47 @@ impl State {
                 self.user_lines.remove(&user);
             }
         }
+        self.mark(product);
         self.rerank(product, before);
+    }
+
+    /// Marks `product`'s neighbour list after a change to its lines.
+    fn mark(&mut self, product: ProductId) {
+        *self.line_changes.entry(product).or_default() += 1;
+        self.marked.insert(product);
+    }
+
+    /// Up to `limit` marked products, by id, with their line-change counters.
+    pub(super) fn marked_products(&self, limit: usize) -> Vec<(ProductId, u64)> {
+        self.marked
+            .iter()
+            .take(limit)
+            .map(|p| (*p, self.line_changes.get(p).copied().unwrap_or(0)))
+            .collect()
+    }
+
+    /// Stores a list computed when `product`'s line-change counter was `seen`, unless a list
+    /// computed later is already there; the product stays marked if its lines changed since.
+    /// A product deleted meanwhile keeps no list.
+    pub(super) fn store_neighbours(
+        &mut self,
+        product: ProductId,
+        seen: u64,
+        list: Vec<(ProductId, f64)>,
+    ) {
+        if !self.products.contains_key(&product) {
+            return;
+        }
+        let newer = self
+            .neighbours
+            .get(&product)
+            .is_some_and(|(at, _)| *at > seen);
+        if !newer {
+            self.neighbours.insert(product, (seen, list));
+        }
+        if self.line_changes.get(&product).copied().unwrap_or(0) <= seen {
+            self.marked.remove(&product);
+        }
     }
 
     /// Records a view; [`Error::NotFound`] when either node is missing.

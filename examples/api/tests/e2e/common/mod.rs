@@ -30,6 +30,7 @@ pub struct Api {
     pub client: reqwest::Client,
     server: Option<RunningServer>,
     real: Option<Synced<MongoStore, Neo4jGraph>>,
+    backend: std::sync::Arc<dyn ShopBackend>,
 }
 
 /// True when the tests run on the real servers.
@@ -156,7 +157,7 @@ async fn start_on(
     .await
     .expect("seed admin");
     assert_eq!(seeded, AdminSeed::Created);
-    let state = AppState::with_config(backend, config);
+    let state = AppState::with_config(std::sync::Arc::clone(&backend), config);
     let server = spawn(state, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind a free loopback port");
@@ -169,6 +170,7 @@ async fn start_on(
         client,
         server: Some(server),
         real,
+        backend,
     }
 }
 
@@ -225,20 +227,30 @@ impl Res {
 impl Api {
     /// Read your writes for the whole test: on the real servers, waits until the graph has
     /// acknowledged every change this test's stores owe (an inline apply may have run past its
-    /// timeout on a loaded machine, and no worker runs here). In memory nothing is owed.
+    /// timeout on a loaded machine, and no worker runs here; in memory nothing is owed). Then
+    /// computes the marked neighbour lists, as the service's background refresher would.
     pub async fn settle(&self) {
         use swiftbox_core::prelude::*;
-        let Some(real) = &self.real else { return };
-        let owed = real
-            .primary()
-            .owed_changes(&swiftbox_core::OwedQuery::oldest(10_000))
-            .await
-            .expect("owed changes");
-        for o in owed {
-            real.wait_synced(&o.entity, o.version, Duration::from_secs(120))
+        if let Some(real) = &self.real {
+            let owed = real
+                .primary()
+                .owed_changes(&swiftbox_core::OwedQuery::oldest(10_000))
                 .await
-                .expect("wait synced");
+                .expect("owed changes");
+            for o in owed {
+                real.wait_synced(&o.entity, o.version, Duration::from_secs(120))
+                    .await
+                    .expect("wait synced");
+            }
         }
+        let graph = self.backend.graph();
+        while graph
+            .refresh_neighbours(100)
+            .await
+            .expect("refresh neighbour lists")
+            .marked
+            > 0
+        {}
     }
 
     /// Sends `method path` with an optional bearer token and JSON body.
