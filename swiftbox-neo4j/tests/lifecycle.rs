@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use swiftbox_core::{EntityKind, GraphStore};
+use swiftbox_core::{EntityKind, GraphStore, NeighbourRefresh};
 use swiftbox_neo4j::{Neo4jConfig, Neo4jGraph};
 
 async fn connect(namespace: &str) -> Option<Neo4jGraph> {
@@ -155,5 +155,62 @@ async fn connect_gives_older_lines_their_product() {
     assert_eq!(row.get::<i64>("lines").expect("lines"), 2);
     assert_eq!(row.get::<i64>("filled").expect("filled"), 2);
     exercise(&g).await;
+    g.wipe().await.expect("wipe");
+}
+
+/// A graph written before schema version 4 has no neighbour lists and no marks: `connect`
+/// migrates, marking every product with buyers, so a refresh computes their lists.
+#[tokio::test]
+async fn connect_marks_the_products_of_an_older_graph() {
+    let Some(g) = graph("older_marks").await else {
+        return;
+    };
+    let batch = vec![
+        up(category(0, 1)),
+        up(user(1, 1)),
+        up(user(2, 1)),
+        up(product(1, 0, 1)),
+        up(product(2, 0, 1)),
+        up(product(3, 0, 1)),
+        up(order(1, 1, &[(1, 1), (2, 1)], now(), 1)),
+        up(order(2, 2, &[(1, 1)], now(), 1)),
+    ];
+    g.apply(&batch).await.expect("apply");
+    let (raw, ns) = buckets::raw(&g).await;
+    // As a version-3 graph left them: no list, no mark.
+    raw.run(neo4rs::query(&format!(
+        "MATCH (s:`{ns}_SwiftboxProductStats`) REMOVE s.line_changes, s.computed_at, \
+         s.neighbours, s.neighbour_scores"
+    )))
+    .await
+    .expect("remove the lists by hand");
+    raw.run(neo4rs::query(&format!(
+        "MATCH (m:`{ns}_SwiftboxSchema`) SET m.version = 3"
+    )))
+    .await
+    .expect("record version 3 by hand");
+    let nothing = g.refresh_neighbours(10).await.expect("refresh before");
+    assert_eq!(nothing, NeighbourRefresh::default(), "nothing marked yet");
+
+    let g = connect(&ns).await.expect("server");
+    // Products 1 and 2 have a buyer; product 3 has none and needs no list.
+    let done = g.refresh_neighbours(10).await.expect("refresh after");
+    assert_eq!(
+        done,
+        NeighbourRefresh {
+            refreshed: 2,
+            marked: 0
+        }
+    );
+    // Product 1's list now holds product 2 (user 1 bought both), which user 2 gets.
+    let recs = g.recommendations_for(&user_id(2), 1).await.expect("recs");
+    assert_eq!(
+        recs[0].reason,
+        swiftbox_core::Reason::CoPurchased {
+            because: vec![product_id(1)]
+        },
+        "{recs:?}"
+    );
+    assert_eq!(recs[0].product, product_id(2));
     g.wipe().await.expect("wipe");
 }
