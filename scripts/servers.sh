@@ -6,8 +6,10 @@
 #     Central), run by scripts/neo4j-server with a persistent store (Bolt,
 #     authentication on, transaction logs kept, crash recovery);
 #   - FerretDB 1.24.2 (github.com/FerretDB/FerretDB from the Go module proxy),
-#     a MongoDB wire-protocol server, on its SQLite backend, started by
-#     scripts/ferretdb.
+#     a MongoDB wire-protocol server, started by scripts/ferretdb, on
+#     PostgreSQL (Debian's, run from its own data dir on 127.0.0.1; installed
+#     with apt-get when missing) or, with SWIFTBOX_FERRETDB_BACKEND=sqlite, on
+#     SQLite files.
 #
 # Usage:
 #   eval "$(scripts/servers.sh start)"   # prints only `export NAME=value` lines
@@ -49,6 +51,7 @@
 #                           bound for a loaded machine, not an expectation)
 #   SWIFTBOX_NEO4J_JVM_OPTS JVM options of Neo4j, replacing the default
 #                           `-Xms512m -Xmx2g -XX:+UseParallelGC` (whitespace-separated)
+#   SWIFTBOX_FERRETDB_BACKEND  postgresql (default) or sqlite: FerretDB's storage
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +61,11 @@ ROOT_HASH="$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
 STATE_DIR="${SWIFTBOX_STATE_DIR:-${TMPDIR:-/tmp}/swiftbox-servers-$ROOT_HASH}"
 START_TIMEOUT="${SWIFTBOX_START_TIMEOUT:-300}"
 NEO4J_USER=neo4j
+FERRETDB_BACKEND="${SWIFTBOX_FERRETDB_BACKEND:-postgresql}"
+case "$FERRETDB_BACKEND" in
+  postgresql | sqlite) ;;
+  *) printf 'servers.sh: error: SWIFTBOX_FERRETDB_BACKEND must be postgresql or sqlite\n' >&2; exit 2 ;;
+esac
 
 log() { printf 'servers.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -240,13 +248,80 @@ launch_neo4j() { # install-dir
   echo $! >"$STATE_DIR/neo4j.pid"
 }
 
+# Starts FerretDB on empty storage: fresh SQLite files, or a fresh `ferretdb`
+# database of our PostgreSQL (which must be running).
 launch_ferretdb() {
   local dir="$1" work="$STATE_DIR/ferretdb"
   rm -rf "$work" "$STATE_DIR/ferretdb.uri" && mkdir -p "$work"
-  setsid "$dir/swiftbox-ferretdb" -listen 127.0.0.1:0 -data-dir "$work" \
+  local -a storage=(-data-dir "$work")
+  if [[ "$FERRETDB_BACKEND" == postgresql ]]; then
+    local port
+    port="$(<"$STATE_DIR/postgres.port")"
+    as_postgres "$(pg_bin)/dropdb" -h 127.0.0.1 -p "$port" -U postgres --if-exists ferretdb
+    as_postgres "$(pg_bin)/createdb" -h 127.0.0.1 -p "$port" -U postgres ferretdb
+    storage=(-handler postgresql -postgresql-url "postgres://postgres@127.0.0.1:$port/ferretdb")
+  fi
+  setsid "$dir/swiftbox-ferretdb" -listen 127.0.0.1:0 "${storage[@]}" \
     -uri-file "$STATE_DIR/ferretdb.uri" -log-level warn \
     </dev/null >"$STATE_DIR/ferretdb.log" 2>&1 9>&- &
   echo $! >"$STATE_DIR/ferretdb.pid"
+}
+
+# The newest installed PostgreSQL's bin directory (empty when there is none).
+pg_bin() {
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  printf '%s\n' "$d"
+}
+
+# Installs Debian's PostgreSQL when no version is there (as root, with apt-get).
+install_postgres() {
+  [[ -n "$(pg_bin)" && -x "$(pg_bin)/initdb" ]] && return 0
+  ((EUID == 0)) && command -v apt-get >/dev/null \
+    || die "postgres: not installed, and installing it needs root and apt-get (or set SWIFTBOX_FERRETDB_BACKEND=sqlite)"
+  log "postgres: installing Debian's postgresql (first run only)..."
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >"$CACHE_DIR/postgres-install.log" 2>&1 \
+    || { tail -n 20 "$CACHE_DIR/postgres-install.log" >&2; die "postgres: apt-get install failed"; }
+  [[ -x "$(pg_bin)/initdb" ]] || die "postgres: installed, but no initdb under /usr/lib/postgresql"
+}
+
+# Runs a PostgreSQL command as the `postgres` user when we are root (the server
+# refuses to run as root), as ourselves otherwise.
+as_postgres() {
+  if ((EUID == 0)); then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# Starts PostgreSQL on its cluster in $STATE_DIR/postgres (created on the first
+# start), listening on 127.0.0.1 at the port in postgres.port (chosen once),
+# with trust authentication (loopback only, a test server). Its pid is the
+# postmaster's.
+launch_postgres() {
+  local data="$STATE_DIR/postgres" bin
+  bin="$(pg_bin)"
+  [[ -s "$STATE_DIR/postgres.port" ]] || free_port >"$STATE_DIR/postgres.port"
+  if ((EUID == 0)); then
+    # The server runs as `postgres`: it must reach its own directory (and only it).
+    chmod 711 "$STATE_DIR"
+    mkdir -p "$data" && chown postgres: "$data"
+  fi
+  if [[ ! -s "$data/PG_VERSION" ]]; then
+    as_postgres "$bin/initdb" -D "$data" -A trust -U postgres --no-sync >"$STATE_DIR/postgres.log" 2>&1 \
+      || { tail -n 20 "$STATE_DIR/postgres.log" >&2; die "postgres: initdb failed"; }
+  fi
+  as_postgres "$bin/pg_ctl" -D "$data" -w -t "$START_TIMEOUT" -l "$data/server.log" \
+    -o "-c listen_addresses=127.0.0.1 -p $(<"$STATE_DIR/postgres.port") -k $data" start >>"$STATE_DIR/postgres.log" 2>&1 9>&- </dev/null \
+    || { tail -n 20 "$data/server.log" >&2; die "postgres: did not start (log: $data/server.log)"; }
+  head -n 1 "$data/postmaster.pid" >"$STATE_DIR/postgres.pid"
+}
+
+# PostgreSQL answers on its port.
+postgres_ready() {
+  ours_alive postgres && [[ -s "$STATE_DIR/postgres.port" ]] \
+    && as_postgres "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$(<"$STATE_DIR/postgres.port")"
 }
 
 free_port() {
@@ -304,18 +379,19 @@ signal_and_wait() {
   ! running_pid "$pid"
 }
 
-# Stops server $1 if it is ours. With TERM (the default): SIGTERM, wait up to
-# 30 s for the process to be gone, then SIGKILL and wait again. With KILL:
+# Stops server $1 if it is ours. With TERM (the default) or another signal
+# ($2, e.g. INT): that signal, wait up to 30 s for the process to be gone, then
+# SIGKILL and wait again. With KILL:
 # SIGKILL straight away, as a crash would (no shutdown; the data stays as the
 # crash left it), and wait.
 stop_one() {
   local name="$1" sig="${2:-TERM}" pid
   if ours_alive "$name"; then
     pid="$(<"$STATE_DIR/$name.pid")"
-    if [[ "$sig" == TERM ]]; then
+    if [[ "$sig" != KILL ]]; then
       log "$name: stopping pid $pid"
-      if ! signal_and_wait "$pid" TERM 30; then
-        log "$name: pid $pid ignored SIGTERM for 30 s, sending SIGKILL"
+      if ! signal_and_wait "$pid" "$sig" 30; then
+        log "$name: pid $pid ignored SIG$sig for 30 s, sending SIGKILL"
         sig=KILL
       fi
     else
@@ -370,6 +446,12 @@ cmd_start() {
   ((need_ferretdb)) && { install_ferretdb & pids+=($!); }
   for p in "${pids[@]}"; do wait "$p" || failed=1; done
   ((failed == 0)) || die "installing the servers failed (see above)"
+  if ((need_ferretdb)) && [[ "$FERRETDB_BACKEND" == postgresql ]] && ! postgres_ready; then
+    install_postgres
+    stop_one postgres
+    log "postgres: starting (log: $STATE_DIR/postgres/server.log)"
+    launch_postgres
+  fi
 
   if ((need_neo4j)); then
     stop_one neo4j  # a half-dead one of ours, if any
@@ -395,6 +477,8 @@ cmd_stop() {
   fi
   stop_one neo4j
   stop_one ferretdb
+  # SIGINT is PostgreSQL's fast shutdown (SIGTERM waits for every client).
+  stop_one postgres INT
   rm -rf "$STATE_DIR"
   log "stopped; removed $STATE_DIR"
 }
@@ -412,6 +496,14 @@ cmd_status() {
       rc=1
     fi
   done
+  if [[ "$FERRETDB_BACKEND" == postgresql ]]; then
+    if postgres_ready; then
+      printf '%-9s running  pid %s  127.0.0.1:%s\n' postgres "$(<"$STATE_DIR/postgres.pid")" "$(<"$STATE_DIR/postgres.port")"
+    else
+      printf '%-9s stopped or not answering\n' postgres
+      rc=1
+    fi
+  fi
   return "$rc"
 }
 

@@ -1,5 +1,6 @@
 // Command swiftbox-ferretdb runs FerretDB (a MongoDB wire-protocol server) on
-// its SQLite backend for SwiftBox's tests. It embeds the public
+// its SQLite backend (the default) or its PostgreSQL one (-handler postgresql
+// -postgresql-url postgres://...) for SwiftBox's tests. It embeds the public
 // github.com/FerretDB/FerretDB/ferretdb package instead of building FerretDB's
 // own cmd/ferretdb, whose v1.24.2 module build panics at start for want of the
 // generated build/version/version.txt.
@@ -26,20 +27,30 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "TCP address to listen on (loopback only)")
-	dataDir := flag.String("data-dir", "", "directory for the SQLite databases (required)")
+	dataDir := flag.String("data-dir", "", "directory for the SQLite databases (required with -handler sqlite)")
+	handler := flag.String("handler", "sqlite", "backend: sqlite or postgresql")
+	pgURL := flag.String("postgresql-url", "", "PostgreSQL URL (required with -handler postgresql)")
 	uriFile := flag.String("uri-file", "", "file to write the MongoDB URI to once listening (required)")
 	logLevel := flag.String("log-level", "warn", "log level: debug, info, warn or error")
 	flag.Parse()
 
-	if err := run(*listen, *dataDir, *uriFile, *logLevel); err != nil {
+	if err := run(*listen, *dataDir, *uriFile, *logLevel, *handler, *pgURL); err != nil {
 		fmt.Fprintf(os.Stderr, "swiftbox-ferretdb: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, dataDir, uriFile, logLevel string) error {
-	if dataDir == "" || uriFile == "" {
-		return fmt.Errorf("-data-dir and -uri-file are required")
+func run(listen, dataDir, uriFile, logLevel, handler, pgURL string) error {
+	if uriFile == "" {
+		return fmt.Errorf("-uri-file is required")
+	}
+	switch {
+	case handler == "sqlite" && dataDir == "":
+		return fmt.Errorf("-data-dir is required with -handler sqlite")
+	case handler == "postgresql" && pgURL == "":
+		return fmt.Errorf("-postgresql-url is required with -handler postgresql")
+	case handler != "sqlite" && handler != "postgresql":
+		return fmt.Errorf("bad -handler %q: sqlite or postgresql", handler)
 	}
 
 	host, _, err := net.SplitHostPort(listen)
@@ -56,20 +67,26 @@ func run(listen, dataDir, uriFile, logLevel string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	absData, err := filepath.Abs(dataDir)
-	if err != nil {
-		return err
+	config := ferretdb.Config{
+		Listener:      ferretdb.ListenerConfig{TCP: listen},
+		Logger:        logger,
+		Handler:       handler,
+		PostgreSQLURL: pgURL,
 	}
-	if err = os.MkdirAll(absData, 0o700); err != nil {
-		return err
+	where := "postgresql"
+	if handler == "sqlite" {
+		absData, err := filepath.Abs(dataDir)
+		if err != nil {
+			return err
+		}
+		if err = os.MkdirAll(absData, 0o700); err != nil {
+			return err
+		}
+		config.SQLiteURL = "file:" + absData + "/"
+		where = "sqlite data in " + absData
 	}
 
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + absData + "/",
-	})
+	f, err := ferretdb.New(&config)
 	if err != nil {
 		return err
 	}
@@ -89,7 +106,7 @@ func run(listen, dataDir, uriFile, logLevel string) error {
 	if err = os.Rename(tmp, uriFile); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "swiftbox-ferretdb: FerretDB ready at %s (sqlite data in %s)\n", uri, absData)
+	fmt.Fprintf(os.Stderr, "swiftbox-ferretdb: FerretDB ready at %s (%s)\n", uri, where)
 
 	err = <-done
 	fmt.Fprintln(os.Stderr, "swiftbox-ferretdb: stopped")

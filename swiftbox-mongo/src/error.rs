@@ -47,13 +47,19 @@ pub(crate) fn is_duplicate(e: &mongodb::error::Error) -> bool {
 }
 
 /// FerretDB 1.x reports a unique index violated by an *update* not as 11000 but as an
-/// `InternalError` (code 1) carrying SQLite's message.
+/// `InternalError` (code 1) carrying its backend's message: SQLite's ...
 const FERRETDB_UNIQUE: &str = "UNIQUE constraint failed";
+
+/// ... or PostgreSQL's (`duplicate key value violates unique constraint "<index>_idx"
+/// (SQLSTATE 23505)`).
+const FERRETDB_PG_UNIQUE: &str = "(SQLSTATE 23505)";
 
 /// Whether a write error's code and message say "duplicate key" (the shapes of
 /// `duplicate_message`).
 pub(crate) fn is_duplicate_code(code: i32, message: &str) -> bool {
-    code == 11000 || (code == 1 && message.contains(FERRETDB_UNIQUE))
+    code == 11000
+        || (code == 1
+            && (message.contains(FERRETDB_UNIQUE) || message.contains(FERRETDB_PG_UNIQUE)))
 }
 
 fn duplicate_message(e: &mongodb::error::Error) -> Option<&str> {
@@ -74,18 +80,29 @@ fn duplicate_message(e: &mongodb::error::Error) -> Option<&str> {
 /// The field a duplicate key error is about, from the index name in the server's message
 /// (our unique indexes are named `<field>_unique`, see [`crate::schema`]): MongoDB says
 /// `... index: email_unique dup key: ...`, FerretDB on an update says
-/// `... UNIQUE constraint failed: index 'users_5e7cc513_email_unique'`. `None` when the
-/// message names no index (FerretDB on an insert) or one we do not know.
+/// `... UNIQUE constraint failed: index 'users_5e7cc513_email_unique'` on SQLite and
+/// `... unique constraint "users_5e7cc513_email_unique_fdc48a5f_idx" ...` on PostgreSQL. `None`
+/// when the message names no index (FerretDB on an insert) or one we do not know.
 pub(crate) fn conflict_field(e: &mongodb::error::Error) -> Option<&'static str> {
-    let msg = duplicate_message(e)?;
+    index_field(duplicate_message(e)?)
+}
+
+/// The field of the unique index a duplicate key message names (see [`conflict_field`]).
+fn index_field(msg: &str) -> Option<&'static str> {
     let index = if let Some(rest) = msg.split("index: ").nth(1) {
         rest.split_whitespace().next()?
+    } else if let Some(rest) = msg.split("unique constraint \"").nth(1) {
+        rest.split('"').next()?
     } else {
         msg.split("index '").nth(1)?.split('\'').next()?
     };
     crate::schema::UNIQUE_FIELDS
         .iter()
-        .find(|(name, _)| index == *name || index.ends_with(&format!("_{name}")))
+        .find(|(name, _)| {
+            index == *name
+                || index.ends_with(&format!("_{name}"))
+                || index.contains(&format!("_{name}_"))
+        })
         .map(|(_, field)| *field)
 }
 
@@ -152,5 +169,21 @@ mod tests {
         let e = mongodb::error::Error::custom("some other failure");
         let mapped = map(EntityKind::User, e);
         assert!(matches!(mapped, Error::Backend { .. }), "{mapped}");
+    }
+
+    /// The duplicate key shapes of MongoDB and of FerretDB on SQLite and on PostgreSQL (the
+    /// messages as those servers send them).
+    #[test]
+    fn duplicate_keys_of_every_server_name_their_field() {
+        let mongo = "E11000 duplicate key error collection: shop.users index: email_unique dup key: { email: \"a@b.c\" }";
+        let sqlite = "[update.go:114 common.UpdateDocument] UNIQUE constraint failed: index 'users_5e7cc513_email_unique'";
+        let pg = "[collection.go:218 postgresql.(*collection).UpdateAll.func1] ERROR: duplicate key value violates unique constraint \"users_5e7cc513_email_unique_fdc48a5f_idx\" (SQLSTATE 23505)";
+        assert!(is_duplicate_code(11000, mongo));
+        assert!(is_duplicate_code(1, sqlite));
+        assert!(is_duplicate_code(1, pg));
+        assert!(!is_duplicate_code(1, "some other internal error"));
+        for msg in [mongo, sqlite, pg] {
+            assert_eq!(index_field(msg), Some("email"), "{msg}");
+        }
     }
 }
