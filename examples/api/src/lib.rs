@@ -47,6 +47,7 @@ pub mod backend;
 pub mod error;
 pub mod extract;
 pub mod hashing;
+pub mod layers;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;

@@ -32,6 +32,10 @@ pub struct ApiConfig {
     pub auth_limit_per_account: RateLimit,
     /// Largest request body accepted, in bytes; larger ones get 413. Default 64 KiB.
     pub max_body_bytes: usize,
+    /// How long a request may run: past it, it is dropped and answered 503 with code `timeout`
+    /// (see [`crate::layers`]). Keep it above [`ApiConfig::read_your_writes`] and twice
+    /// [`ApiConfig::health_timeout`], which the endpoints wait by design. Default 30 s.
+    pub request_timeout: Duration,
     /// How long `POST /api/orders/` waits for the graph to hold the new order before it answers
     /// (read your writes: the purchase shows in the caller's purchases and recommendations on
     /// the next request). The order is placed either way; past this bound the answer is sent
@@ -67,6 +71,7 @@ impl Default for ApiConfig {
                 Duration::from_secs(60),
             ),
             max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
             read_your_writes: Duration::from_secs(10),
             health_timeout: Duration::from_secs(1),
             idempotency_retention: swiftbox_core::IDEMPOTENCY_RETENTION,

@@ -2,9 +2,11 @@
 
 mod auth;
 mod common;
+mod document;
 mod flow;
 mod health;
 mod idempotency;
 mod input;
+mod layers;
 mod limits;
 mod set_aside;
