@@ -1,4 +1,5 @@
-//! The tower-http stack every request goes through, outermost first:
+//! The tower-http stack every request goes through, outermost first (around it all, the
+//! request is counted in the HTTP metrics of [`crate::exporter`]):
 //!
 //! 1. **Request id** (`x-request-id`): the client's own if it sent one, else a new UUID; sent
 //!    back on the response and recorded in the request's span, so a client can quote it and an
@@ -17,8 +18,11 @@
 //!    chunked.
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::ServiceBuilder;
@@ -32,13 +36,16 @@ use tower_http::LatencyUnit;
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::state::{ApiConfig, AppState};
+use crate::exporter::Metrics;
+use crate::state::AppState;
 
 /// The request id header.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// `routes` behind the stack of the module docs, configured by `config`.
-pub(crate) fn apply(routes: Router<AppState>, config: &ApiConfig) -> Router<AppState> {
+/// `routes` behind the stack of the module docs, configured by `state`'s configuration, and
+/// counted into `state`'s metrics.
+pub(crate) fn apply(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let config = state.config();
     let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(
@@ -62,16 +69,39 @@ pub(crate) fn apply(routes: Router<AppState>, config: &ApiConfig) -> Router<AppS
         // One limit, tower-http's, for every body (axum's own 2 MB default is switched off).
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
-    routes.layer(stack)
+    // Outermost, so the stack's own refusals (timeout, body limit) are counted too.
+    routes
+        .layer(stack)
+        .layer(from_fn_with_state(state.metrics().clone(), count_request))
+}
+
+/// Counts the request in the HTTP metrics (see [`crate::exporter`]) by its route template.
+async fn count_request(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = route_of(&req).to_owned();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    metrics.record_request(
+        method.as_str(),
+        &route,
+        res.status().as_u16(),
+        started.elapsed(),
+    );
+    res
+}
+
+/// The route template a request matched, `(no route)` when none (never the raw path, whose
+/// values would make a new series each).
+fn route_of(req: &Request) -> &str {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str)
 }
 
 /// The span of one request: method, route template and request id (nothing a client can put
 /// a secret in).
 fn request_span(req: &Request) -> tracing::Span {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(no route)", MatchedPath::as_str);
+    let route = route_of(req);
     let request_id = req
         .headers()
         .get(REQUEST_ID)

@@ -8,6 +8,7 @@ use swiftbox_core::{GraphStore, PrimaryStore};
 
 use crate::auth::Sessions;
 use crate::backend::ShopBackend;
+use crate::exporter::Metrics;
 use crate::hashing::Hashing;
 use crate::ratelimit::{AuthLimits, RateLimit};
 
@@ -85,6 +86,7 @@ struct Inner {
     sessions: Sessions,
     hashing: Hashing,
     auth_limits: AuthLimits,
+    metrics: Metrics,
     config: ApiConfig,
 }
 
@@ -102,6 +104,7 @@ impl std::fmt::Debug for AppState {
             .field("sessions", &self.inner.sessions)
             .field("hashing", &self.inner.hashing)
             .field("auth_limits", &self.inner.auth_limits)
+            .field("metrics", &self.inner.metrics)
             .field("config", &self.inner.config)
             .finish()
     }
@@ -126,6 +129,7 @@ impl AppState {
                     config.auth_limit_per_client,
                     config.auth_limit_per_account,
                 ),
+                metrics: Metrics::new(),
                 config,
             }),
         }
@@ -159,6 +163,11 @@ impl AppState {
     /// The rate limits of log-in and sign-up.
     pub fn auth_limits(&self) -> &AuthLimits {
         &self.inner.auth_limits
+    }
+
+    /// The service's metrics (`GET /metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The configuration.

@@ -71,7 +71,7 @@ pub(crate) enum HealthStatus {
 }
 
 /// `fut` under `limit`; a timeout is an [`swiftbox_core::Error::Unavailable`] of `store`.
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     store: &'static str,
     limit: Duration,
     fut: impl std::future::Future<Output = swiftbox_core::Result<T>>,

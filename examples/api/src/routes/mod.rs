@@ -3,6 +3,7 @@
 mod auth;
 mod catalog;
 mod health;
+mod metrics;
 mod orders;
 mod set_aside;
 
@@ -26,7 +27,7 @@ pub fn router(state: AppState) -> Router {
     let routes = routes
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed);
-    crate::layers::apply(routes, state.config()).with_state(state)
+    crate::layers::apply(routes, &state).with_state(state)
 }
 
 /// Every endpoint, each registered from its handler's `#[utoipa::path]` (path, method and
@@ -56,6 +57,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::my_purchases))
         .routes(routes!(orders::recommendations))
         .routes(routes!(orders::popular))
+        .routes(routes!(metrics::metrics))
 }
 
 /// This document.

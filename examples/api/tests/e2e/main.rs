@@ -9,4 +9,5 @@ mod idempotency;
 mod input;
 mod layers;
 mod limits;
+mod metrics;
 mod set_aside;
