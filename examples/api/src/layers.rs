@@ -9,7 +9,7 @@
 //!    reaches the log) and the request id; a `finished processing request` event with the
 //!    status and the latency when it is answered.
 //! 3. **Compression** (gzip) of responses, for clients that send `Accept-Encoding: gzip`.
-//! 4. **JSON errors** ([`json_errors`]): a refusal the layers below produce themselves (the
+//! 4. **JSON errors** (`json_errors`): a refusal the layers below produce themselves (the
 //!    timeout, the body limit, axum's own rejections) gets the service's JSON error body.
 //! 5. **Timeout** ([`crate::ApiConfig::request_timeout`]): a request still running then is
 //!    dropped and answered 503 with code `timeout`.

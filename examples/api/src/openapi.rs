@@ -6,7 +6,7 @@
 //! their wire shapes in [`schemas`].
 //!
 //! What every operation may answer besides its own responses is added here once, from what the
-//! annotations say about the operation ([`ErrorResponses`]): 401 where it needs a token, 403
+//! annotations say about the operation (`ErrorResponses`): 401 where it needs a token, 403
 //! where it needs the `admin` role, 400/413/415/422 where it takes a body, 400 where it takes
 //! query parameters, 404 where the path names an entity, and 503 everywhere (a store is down or
 //! the request ran past [`crate::ApiConfig::request_timeout`]).
