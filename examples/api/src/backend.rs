@@ -5,8 +5,10 @@ use async_trait::async_trait;
 use std::time::Duration;
 use swiftbox_core::prelude::*;
 
-use swiftbox_core::{EntityRef, GraphStore, OwedChange, PrimaryStore, ProductId, Result, UserId};
-use swiftbox_sync::{SyncStatus, Synced};
+use swiftbox_core::{
+    EntityRef, GraphStore, OwedChange, PrimaryStore, ProductId, Result, SyncStats, UserId,
+};
+use swiftbox_sync::{SyncMetricsSnapshot, SyncStatus, Synced};
 
 /// A synced pair of stores as the API uses it.
 #[async_trait]
@@ -20,6 +22,11 @@ pub trait ShopBackend: Send + Sync + std::fmt::Debug + 'static {
     async fn record_view(&self, user: &UserId, product: &ProductId) -> Result<()>;
     /// Sync status: owed changes, both sides' counts, the last error.
     async fn sync_status(&self) -> Result<SyncStatus>;
+    /// The primary store's owed changes and entity counts, without the graph's (cheap: see
+    /// `SyncLedger::sync_stats`).
+    async fn sync_stats(&self) -> Result<SyncStats>;
+    /// The sync counters of the decorator and the workers made from it.
+    fn sync_metrics(&self) -> SyncMetricsSnapshot;
     /// Waits until the graph holds `entity` at `version` (see `Synced::wait_synced`).
     async fn wait_synced(&self, entity: &EntityRef, version: u64, timeout: Duration) -> Result<()>;
     /// Up to `limit` changes set aside as poison (see `Reconciler::set_aside`).
@@ -46,6 +53,14 @@ impl<P: PrimaryBackend, G: GraphStore> ShopBackend for Synced<P, G> {
 
     async fn sync_status(&self) -> Result<SyncStatus> {
         self.reconciler().status().await
+    }
+
+    async fn sync_stats(&self) -> Result<SyncStats> {
+        self.primary().sync_stats().await
+    }
+
+    fn sync_metrics(&self) -> SyncMetricsSnapshot {
+        self.metrics().snapshot()
     }
 
     async fn wait_synced(&self, entity: &EntityRef, version: u64, timeout: Duration) -> Result<()> {

@@ -50,12 +50,9 @@ where
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            // A chunked body over the limit of `crate::layers` fails here, while it is read.
             if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "request body is too large",
-                )
+                ApiError::payload_too_large()
             } else {
                 ApiError::bad_request("could not read the request body")
             }
@@ -113,9 +110,15 @@ fn field_of(path: &str, message: &str) -> String {
     }
 }
 
-#[derive(Deserialize)]
-struct RawPage {
+/// The query of a list endpoint, as the client sends it (checked by [`PageParams`]).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RawPage {
+    /// The `next` cursor of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
     after: Option<String>,
+    /// Page size, 1..=200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
 }
 
@@ -189,8 +192,12 @@ impl<S: Send + Sync> FromRequestParts<S> for PageParams {
     }
 }
 
-#[derive(Deserialize)]
-struct RawLimit {
+/// The query of a graph query, as the client sends it (checked by [`LimitParams`]).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RawLimit {
+    /// How many items, 1..=100 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
 }
 

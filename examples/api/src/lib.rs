@@ -17,7 +17,7 @@
 //! It listens on `SWIFTBOX_ADDR` (default `127.0.0.1:8080`), prints the address it bound and
 //! stops cleanly on Ctrl-C (the server drains its connections, then the worker finishes its
 //! round). See [`run()`] and [`mod@run`] for the environment it reads, [`routes`] for the endpoints and
-//! `/api/openapi.json` for their description.
+//! `/api/openapi.json` for their description; `/metrics` serves Prometheus metrics ([`exporter`]).
 //!
 //! Embedding it in tests or another program:
 //!
@@ -45,8 +45,10 @@
 pub mod auth;
 pub mod backend;
 pub mod error;
+pub mod exporter;
 pub mod extract;
 pub mod hashing;
+pub mod layers;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;

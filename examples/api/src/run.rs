@@ -8,6 +8,7 @@
 //! | `SWIFTBOX_ADMIN_USERNAME`, `SWIFTBOX_ADMIN_PASSWORD` | first administrator, created at start if missing | in-memory mode: `admin` with a random password printed at start; otherwise none |
 //! | `SWIFTBOX_ADMIN_EMAIL` | its e-mail | `<username>@example.invalid` |
 //! | `SWIFTBOX_TOKEN_TTL_SECS` | lifetime of log-in tokens | 3600 |
+//! | `SWIFTBOX_REQUEST_TIMEOUT_SECS` | how long a request may run before it is answered 503 `timeout` ([`ApiConfig::request_timeout`]) | 30 |
 //! | `SWIFTBOX_MONGO_URI` + `SWIFTBOX_NEO4J_URI` (both or neither; see `MongoConfig::from_env` and `Neo4jConfig::from_env` for the rest) | MongoDB + Neo4j | unset: in-memory stores |
 //! | `SWIFTBOX_RESERVATION_RECOVERY_SECS` | seconds between passes giving back stock that abandoned order placements left reserved (a client that disconnected mid-order); one pass runs at start | 60 |
 //! | `SWIFTBOX_RESERVATION_STALE_SECS` | age in seconds after which such a reservation is given back; must exceed the longest a placement can take | 600 |
@@ -46,16 +47,27 @@ pub fn addr_from_env() -> Result<SocketAddr, StartError> {
         .map_err(|e| format!("SWIFTBOX_ADDR={raw:?} is not a socket address: {e}").into())
 }
 
+/// The variable `name` as a positive whole number of seconds, if set.
+fn positive_secs(name: &str) -> Result<Option<Duration>, StartError> {
+    env(name)
+        .map(|raw| {
+            raw.parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs)
+                .ok_or_else(|| format!("{name} must be a positive whole number").into())
+        })
+        .transpose()
+}
+
 /// The API configuration from the environment.
 pub fn config_from_env() -> Result<ApiConfig, StartError> {
     let mut config = ApiConfig::default();
-    if let Some(raw) = env("SWIFTBOX_TOKEN_TTL_SECS") {
-        let secs: u64 = raw
-            .parse()
-            .ok()
-            .filter(|s| *s > 0)
-            .ok_or("SWIFTBOX_TOKEN_TTL_SECS must be a positive whole number")?;
-        config.token_ttl = Duration::from_secs(secs);
+    if let Some(ttl) = positive_secs("SWIFTBOX_TOKEN_TTL_SECS")? {
+        config.token_ttl = ttl;
+    }
+    if let Some(timeout) = positive_secs("SWIFTBOX_REQUEST_TIMEOUT_SECS")? {
+        config.request_timeout = timeout;
     }
     Ok(config)
 }
@@ -63,21 +75,10 @@ pub fn config_from_env() -> Result<ApiConfig, StartError> {
 /// The stock-reservation recovery settings from the environment (see the module docs).
 pub fn maintenance_from_env() -> Result<MaintenanceConfig, StartError> {
     let mut config = MaintenanceConfig::default();
-    let secs = |name: &str| -> Result<Option<Duration>, StartError> {
-        env(name)
-            .map(|raw| {
-                raw.parse::<u64>()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .map(Duration::from_secs)
-                    .ok_or_else(|| format!("{name} must be a positive whole number").into())
-            })
-            .transpose()
-    };
-    if let Some(interval) = secs("SWIFTBOX_RESERVATION_RECOVERY_SECS")? {
+    if let Some(interval) = positive_secs("SWIFTBOX_RESERVATION_RECOVERY_SECS")? {
         config.interval = interval;
     }
-    if let Some(stale_after) = secs("SWIFTBOX_RESERVATION_STALE_SECS")? {
+    if let Some(stale_after) = positive_secs("SWIFTBOX_RESERVATION_STALE_SECS")? {
         config.stale_after = stale_after;
     }
     Ok(config)

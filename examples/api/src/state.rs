@@ -8,6 +8,7 @@ use swiftbox_core::{GraphStore, PrimaryStore};
 
 use crate::auth::Sessions;
 use crate::backend::ShopBackend;
+use crate::exporter::Metrics;
 use crate::hashing::Hashing;
 use crate::ratelimit::{AuthLimits, RateLimit};
 
@@ -32,6 +33,10 @@ pub struct ApiConfig {
     pub auth_limit_per_account: RateLimit,
     /// Largest request body accepted, in bytes; larger ones get 413. Default 64 KiB.
     pub max_body_bytes: usize,
+    /// How long a request may run: past it, it is dropped and answered 503 with code `timeout`
+    /// (see [`crate::layers`]). Keep it above [`ApiConfig::read_your_writes`] and twice
+    /// [`ApiConfig::health_timeout`], which the endpoints wait by design. Default 30 s.
+    pub request_timeout: Duration,
     /// How long `POST /api/orders/` waits for the graph to hold the new order before it answers
     /// (read your writes: the purchase shows in the caller's purchases and recommendations on
     /// the next request). The order is placed either way; past this bound the answer is sent
@@ -67,6 +72,7 @@ impl Default for ApiConfig {
                 Duration::from_secs(60),
             ),
             max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
             read_your_writes: Duration::from_secs(10),
             health_timeout: Duration::from_secs(1),
             idempotency_retention: swiftbox_core::IDEMPOTENCY_RETENTION,
@@ -80,6 +86,7 @@ struct Inner {
     sessions: Sessions,
     hashing: Hashing,
     auth_limits: AuthLimits,
+    metrics: Metrics,
     config: ApiConfig,
 }
 
@@ -97,6 +104,7 @@ impl std::fmt::Debug for AppState {
             .field("sessions", &self.inner.sessions)
             .field("hashing", &self.inner.hashing)
             .field("auth_limits", &self.inner.auth_limits)
+            .field("metrics", &self.inner.metrics)
             .field("config", &self.inner.config)
             .finish()
     }
@@ -121,6 +129,7 @@ impl AppState {
                     config.auth_limit_per_client,
                     config.auth_limit_per_account,
                 ),
+                metrics: Metrics::new(),
                 config,
             }),
         }
@@ -154,6 +163,11 @@ impl AppState {
     /// The rate limits of log-in and sign-up.
     pub fn auth_limits(&self) -> &AuthLimits {
         &self.inner.auth_limits
+    }
+
+    /// The service's metrics (`GET /metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The configuration.

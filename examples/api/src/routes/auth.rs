@@ -27,26 +27,33 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use swiftbox_core::{Credentials, NewUser, Password, Profile, User};
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
+use crate::openapi::schemas;
 use crate::ratelimit::{Attempt, ClientAddr};
 use crate::state::AppState;
 
 /// Body of `POST /api/auth/signup/`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignupBody {
+    /// 1..=150 letters, digits or `@.+-_`; unique.
+    #[schema(max_length = 150)]
     username: String,
+    #[schema(format = Email)]
     email: String,
+    #[schema(value_type = String, format = Password, min_length = 8)]
     password: Password,
     #[serde(default)]
+    #[schema(value_type = Option<schemas::Profile>)]
     profile: Profile,
 }
 
 /// Answer of a sign-up that was accepted (also given when the e-mail was already registered).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SignupAccepted {
     status: &'static str,
     message: &'static str,
@@ -57,6 +64,18 @@ const ACCEPTED: SignupAccepted = SignupAccepted {
     message: "if this e-mail address was not registered yet, the account is ready: log in",
 };
 
+/// Create an account (202 also when the e-mail is taken: no enumeration).
+#[utoipa::path(
+    post,
+    path = "/api/auth/signup/",
+    tag = "auth",
+    request_body = SignupBody,
+    responses(
+        (status = 202, description = "accepted (also when the e-mail was registered already)", body = SignupAccepted),
+        (status = 409, description = "the username is taken", body = ErrorBody),
+        RateLimited,
+    )
+)]
 pub(crate) async fn signup(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -86,25 +105,54 @@ pub(crate) async fn signup(
 
 /// Body of `POST /api/auth/login/`: `username` or `email` (if both, `username` is used), and
 /// `password`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginBody {
     #[serde(default)]
     username: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    #[schema(value_type = String, format = Password)]
     password: Password,
 }
 
 /// Answer of a successful log-in.
-#[derive(Serialize)] // no Debug: it carries the bearer token
+#[derive(Serialize, ToSchema)] // no Debug: it carries the bearer token
 pub(crate) struct LoginAnswer {
+    /// The bearer token for `Authorization: Bearer <token>`.
     token: String,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// Seconds the token stays valid.
     expires_in: u64,
+    #[schema(value_type = schemas::User)]
     user: User,
 }
 
+/// 429 of log-in and sign-up (see [`crate::ratelimit`]).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes a response; the value is an ApiError
+pub(crate) enum RateLimited {
+    /// Too many attempts from this client or for this account.
+    #[response(
+        status = 429,
+        headers(("Retry-After" = u64, description = "seconds to wait before trying again"))
+    )]
+    TooMany(#[to_schema] ErrorBody<'static>),
+}
+
+/// Log in with username or e-mail; returns a bearer token.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login/",
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "logged in", body = LoginAnswer),
+        (status = 401, description = "invalid username, e-mail or password", body = ErrorBody),
+        RateLimited,
+    )
+)]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -133,11 +181,27 @@ pub(crate) async fn login(
     }))
 }
 
+/// Revoke the token of this request.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout/",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 204, description = "the token is revoked"))
+)]
 pub(crate) async fn logout(State(state): State<AppState>, caller: Caller) -> StatusCode {
     state.sessions().revoke(caller.token());
     StatusCode::NO_CONTENT
 }
 
+/// The logged-in user.
+#[utoipa::path(
+    get,
+    path = "/api/auth/me/",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "the caller", body = schemas::User))
+)]
 pub(crate) async fn me(caller: Caller) -> Json<User> {
     Json(caller.user)
 }

@@ -9,19 +9,32 @@ use swiftbox_core::{
     Category, CategoryId, EntityKind, Money, NewCategory, NewProduct, NewReview, Page, Product,
     ProductId, ProductPatch, ProductQuery, Review,
 };
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
-use crate::error::{referenced, ApiError, ApiResult};
-use crate::extract::{parse_id, ApiJson, ApiQuery, PageParams};
+use crate::error::{referenced, ApiError, ApiResult, ErrorBody};
+use crate::extract::{parse_id, ApiJson, ApiQuery, PageParams, RawPage};
+use crate::openapi::schemas;
 use crate::state::AppState;
 
 // ---- products ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CategoryFilter {
+    /// Only products of this category (its id).
+    #[param(format = Uuid)]
     category: Option<String>,
 }
 
+/// List products, optionally of one category.
+#[utoipa::path(
+    get,
+    path = "/api/products/",
+    tag = "catalog",
+    params(RawPage, CategoryFilter),
+    responses((status = 200, description = "a page of products", body = schemas::Page<schemas::Product>))
+)]
 pub(crate) async fn list_products(
     State(state): State<AppState>,
     PageParams(page): PageParams,
@@ -41,20 +54,36 @@ pub(crate) async fn list_products(
 }
 
 /// Body of `POST /api/products/`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewProductBody {
+    #[schema(max_length = 200)]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     description: String,
+    #[schema(value_type = schemas::Money)]
     price: Money,
+    /// Image URLs (http or https).
     #[serde(default)]
+    #[schema(max_items = 20)]
     images: Vec<String>,
+    #[schema(value_type = schemas::Id)]
     category: CategoryId,
     #[serde(default)]
+    #[schema(minimum = 0)]
     stock: i64,
 }
 
+/// Create a product.
+#[utoipa::path(
+    post,
+    path = "/api/products/",
+    tag = "catalog",
+    security(("bearer" = ["admin"])),
+    request_body = NewProductBody,
+    responses((status = 201, description = "created", body = schemas::Product))
+)]
 pub(crate) async fn create_product(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -77,6 +106,14 @@ pub(crate) async fn create_product(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
+/// One product.
+#[utoipa::path(
+    get,
+    path = "/api/products/{id}/",
+    tag = "catalog",
+    params(("id" = schemas::Id, Path, description = "product id")),
+    responses((status = 200, description = "the product", body = schemas::Product))
+)]
 pub(crate) async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -86,17 +123,33 @@ pub(crate) async fn get_product(
 }
 
 /// Body of `PUT /api/products/{id}/`: the fields to change; absent fields stay as they are.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProductPatchBody {
+    #[schema(max_length = 200)]
     name: Option<String>,
+    #[schema(max_length = 5000)]
     description: Option<String>,
+    #[schema(value_type = Option<schemas::Money>)]
     price: Option<Money>,
+    #[schema(max_items = 20)]
     images: Option<Vec<String>>,
+    #[schema(value_type = Option<schemas::Id>)]
     category: Option<CategoryId>,
+    #[schema(minimum = 0)]
     stock: Option<i64>,
 }
 
+/// Change a product (absent fields stay as they are).
+#[utoipa::path(
+    put,
+    path = "/api/products/{id}/",
+    tag = "catalog",
+    security(("bearer" = ["admin"])),
+    params(("id" = schemas::Id, Path, description = "product id")),
+    request_body = ProductPatchBody,
+    responses((status = 200, description = "the changed product", body = schemas::Product))
+)]
 pub(crate) async fn update_product(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -120,6 +173,15 @@ pub(crate) async fn update_product(
     Ok(Json(p))
 }
 
+/// Delete a product (and its graph node).
+#[utoipa::path(
+    delete,
+    path = "/api/products/{id}/",
+    tag = "catalog",
+    security(("bearer" = ["admin"])),
+    params(("id" = schemas::Id, Path, description = "product id")),
+    responses((status = 204, description = "deleted"))
+)]
 pub(crate) async fn delete_product(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -132,6 +194,15 @@ pub(crate) async fn delete_product(
 
 /// `POST /api/products/{id}/view/`: records that the caller viewed the product, in the graph
 /// (views are behavioural events that live only there).
+#[utoipa::path(
+    post,
+    path = "/api/products/{id}/view/",
+    tag = "catalog",
+    summary = "Record that the caller viewed the product (graph VIEWED)",
+    security(("bearer" = [])),
+    params(("id" = schemas::Id, Path, description = "product id")),
+    responses((status = 204, description = "recorded"))
+)]
 pub(crate) async fn view_product(
     State(state): State<AppState>,
     caller: Caller,
@@ -151,6 +222,14 @@ pub(crate) async fn view_product(
 
 // ---- categories ----
 
+/// List categories.
+#[utoipa::path(
+    get,
+    path = "/api/categories/",
+    tag = "catalog",
+    params(RawPage),
+    responses((status = 200, description = "a page of categories", body = schemas::Page<schemas::Category>))
+)]
 pub(crate) async fn list_categories(
     State(state): State<AppState>,
     PageParams(page): PageParams,
@@ -159,14 +238,30 @@ pub(crate) async fn list_categories(
 }
 
 /// Body of `POST /api/categories/`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewCategoryBody {
+    /// Unique name.
+    #[schema(max_length = 100)]
     name: String,
+    /// Parent category, which must exist.
     #[serde(default)]
+    #[schema(value_type = Option<schemas::Id>)]
     parent: Option<CategoryId>,
 }
 
+/// Create a category.
+#[utoipa::path(
+    post,
+    path = "/api/categories/",
+    tag = "catalog",
+    security(("bearer" = ["admin"])),
+    request_body = NewCategoryBody,
+    responses(
+        (status = 201, description = "created", body = schemas::Category),
+        (status = 409, description = "the name is taken", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_category(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -185,6 +280,14 @@ pub(crate) async fn create_category(
 
 // ---- reviews ----
 
+/// A product's reviews.
+#[utoipa::path(
+    get,
+    path = "/api/products/{id}/reviews/",
+    tag = "catalog",
+    params(("id" = schemas::Id, Path, description = "product id"), RawPage),
+    responses((status = 200, description = "a page of reviews", body = schemas::Page<schemas::Review>))
+)]
 pub(crate) async fn list_reviews(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -195,14 +298,29 @@ pub(crate) async fn list_reviews(
 }
 
 /// Body of `POST /api/products/{id}/reviews/`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewReviewBody {
+    #[schema(minimum = 1, maximum = 5)]
     rating: i64,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     comment: String,
 }
 
+/// Review a product (once per user).
+#[utoipa::path(
+    post,
+    path = "/api/products/{id}/reviews/",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = schemas::Id, Path, description = "product id")),
+    request_body = NewReviewBody,
+    responses(
+        (status = 201, description = "created", body = schemas::Review),
+        (status = 409, description = "the caller reviewed this product already", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_review(
     State(state): State<AppState>,
     caller: Caller,

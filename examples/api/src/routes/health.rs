@@ -16,18 +16,19 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use swiftbox_core::EntityKind;
+use utoipa::ToSchema;
 
 use crate::auth::MaybeCaller;
 use crate::state::AppState;
 
 /// One store's answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StoreHealth {
     ok: bool,
 }
 
 /// Sync status: the primary store's owed changes and both sides' entity counts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SyncHealth {
     in_sync: bool,
     owed: u64,
@@ -37,7 +38,11 @@ pub(crate) struct SyncHealth {
     /// Since when the longest-owed change set aside as poison has been owed (the list:
     /// `GET /api/admin/set-aside/`).
     oldest_set_aside: Option<DateTime<Utc>>,
+    /// Entities per kind in the primary store.
+    #[schema(value_type = BTreeMap<String, u64>)]
     primary_entities: BTreeMap<EntityKind, u64>,
+    /// Entities per kind in the graph (null when the graph did not answer).
+    #[schema(value_type = Option<BTreeMap<String, u64>>)]
     graph_entities: Option<BTreeMap<EntityKind, u64>>,
     has_error: bool,
     /// The last sync failure, shown to administrators only (it may name internals).
@@ -46,16 +51,27 @@ pub(crate) struct SyncHealth {
 }
 
 /// The health report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
+    /// `ok` or `degraded`.
+    #[schema(value_type = HealthStatus)]
     status: &'static str,
     primary: StoreHealth,
     graph: StoreHealth,
     sync: Option<SyncHealth>,
 }
 
+/// The `status` of [`Health`].
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // describes the field, which the handler sets as a string
+pub(crate) enum HealthStatus {
+    Ok,
+    Degraded,
+}
+
 /// `fut` under `limit`; a timeout is an [`swiftbox_core::Error::Unavailable`] of `store`.
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     store: &'static str,
     limit: Duration,
     fut: impl std::future::Future<Output = swiftbox_core::Result<T>>,
@@ -70,6 +86,16 @@ async fn bounded<T>(
 
 /// 200 when both stores answer, 503 otherwise; for administrators the body also says how far
 /// the graph is behind. Failure details are logged, and shown to administrators only.
+#[utoipa::path(
+    get,
+    path = "/api/health/",
+    tag = "meta",
+    summary = "Both stores and the sync status (503 when a store is down)",
+    responses(
+        (status = 200, description = "both stores answer", body = Health),
+        (status = 503, description = "a store is down (or the request timed out: then the body is an error)", body = Health),
+    )
+)]
 pub(crate) async fn health(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,

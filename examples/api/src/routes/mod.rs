@@ -3,67 +3,71 @@
 mod auth;
 mod catalog;
 mod health;
+mod metrics;
 mod orders;
 mod set_aside;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
+use crate::openapi::ApiDoc;
 use crate::state::AppState;
 
 /// The whole API as an axum [`Router`], ready for [`axum::serve()`].
 ///
 /// Paths end with a slash, as the seed's did (`/api/products/`); the same path without it is
-/// 404 with code `no_route`. Bodies larger than [`crate::ApiConfig::max_body_bytes`] are refused
-/// with 413 before they are read in full.
+/// 404 with code `no_route`. Every request goes through the tower-http stack of
+/// [`crate::layers`]: a request id, a trace span, a timeout, a body limit and compression.
 pub fn router(state: AppState) -> Router {
-    let limit = state.config().max_body_bytes;
-    Router::new()
-        .route("/api/health/", get(health::health))
-        .route("/api/openapi.json", get(openapi))
-        .route("/api/auth/signup/", post(auth::signup))
-        .route("/api/auth/login/", post(auth::login))
-        .route("/api/auth/logout/", post(auth::logout))
-        .route("/api/auth/me/", get(auth::me))
-        .route(
-            "/api/products/",
-            get(catalog::list_products).post(catalog::create_product),
-        )
-        .route(
-            "/api/products/{id}/",
-            get(catalog::get_product)
-                .put(catalog::update_product)
-                .delete(catalog::delete_product),
-        )
-        .route(
-            "/api/products/{id}/reviews/",
-            get(catalog::list_reviews).post(catalog::create_review),
-        )
-        .route("/api/products/{id}/view/", post(catalog::view_product))
-        .route(
-            "/api/categories/",
-            get(catalog::list_categories).post(catalog::create_category),
-        )
-        .route(
-            "/api/orders/",
-            get(orders::my_orders).post(orders::place_order),
-        )
-        .route("/api/admin/orders/", get(orders::admin_orders))
-        .route("/api/admin/set-aside/", get(set_aside::list))
-        .route("/api/admin/set-aside/release/", post(set_aside::release))
-        .route("/api/my-purchases/", get(orders::my_purchases))
-        .route("/api/recommendations/", get(orders::recommendations))
-        .route("/api/popular/", get(orders::popular))
+    let (routes, _) = api_routes().split_for_parts();
+    let routes = routes
         .fallback(no_route)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed);
+    crate::layers::apply(routes, &state).with_state(state)
 }
 
-async fn openapi() -> Json<serde_json::Value> {
+/// Every endpoint, each registered from its handler's `#[utoipa::path]` (path, method and
+/// description in one place), so the router and [`crate::openapi::document`] list the same
+/// operations.
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(openapi))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(catalog::list_products, catalog::create_product))
+        .routes(routes!(
+            catalog::get_product,
+            catalog::update_product,
+            catalog::delete_product
+        ))
+        .routes(routes!(catalog::list_reviews, catalog::create_review))
+        .routes(routes!(catalog::view_product))
+        .routes(routes!(catalog::list_categories, catalog::create_category))
+        .routes(routes!(orders::my_orders, orders::place_order))
+        .routes(routes!(orders::admin_orders))
+        .routes(routes!(set_aside::list))
+        .routes(routes!(set_aside::release))
+        .routes(routes!(orders::my_purchases))
+        .routes(routes!(orders::recommendations))
+        .routes(routes!(orders::popular))
+        .routes(routes!(metrics::metrics))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json"))
+)]
+async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
 }
 

@@ -9,23 +9,28 @@ use swiftbox_core::{
     IdempotencyKey, NewOrder, NewOrderItem, Order, Page, Placement, PopularQuery, PopularityMetric,
     PurchaseRecord, Recommendation, ScoredProduct, ShippingAddress,
 };
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Caller};
-use crate::error::{referenced, ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, LimitParams, PageParams};
+use crate::error::{referenced, ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, LimitParams, PageParams, RawLimit, RawPage};
+use crate::openapi::schemas;
 use crate::state::AppState;
 
 /// A bounded list answered by a graph query (`?limit=` instead of a cursor).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Items<T> {
     items: Vec<T>,
 }
 
 /// Body of `POST /api/orders/`: the caller orders for themselves.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewOrderBody {
+    /// 1..=100 lines, each product at most once.
+    #[schema(value_type = Vec<schemas::NewOrderItem>, min_items = 1, max_items = 100)]
     items: Vec<NewOrderItem>,
+    #[schema(value_type = schemas::ShippingAddress)]
     shipping: ShippingAddress,
 }
 
@@ -51,6 +56,27 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<IdempotencyKey>> {
 /// the first order and places nothing; the same key with another body is 422. Keys are kept in
 /// the primary store (so every API process agrees) for
 /// [`crate::ApiConfig::idempotency_retention`] (24 h by default).
+#[utoipa::path(
+    post,
+    path = "/api/orders/",
+    tag = "orders",
+    summary = "Place an order for the caller (at most once per Idempotency-Key)",
+    security(("bearer" = [])),
+    params((
+        "Idempotency-Key" = Option<String>,
+        Header,
+        description = "a key of the client's choosing (e.g. a UUID) for one order attempt: a retry with the same key and body answers 200 with the first order and places nothing; the same key with another body is 422. Kept 24 h.",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$"
+    )),
+    request_body = NewOrderBody,
+    responses(
+        (status = 201, description = "placed", body = schemas::Order),
+        (status = 200, description = "a retry: the order placed earlier with this Idempotency-Key (nothing placed now)", body = schemas::Order),
+        (status = 409, description = "not enough stock (`field` is `items`)", body = ErrorBody),
+    )
+)]
 pub(crate) async fn place_order(
     State(state): State<AppState>,
     caller: Caller,
@@ -95,6 +121,15 @@ pub(crate) async fn place_order(
     Ok((status, Json(order)))
 }
 
+/// The caller's orders.
+#[utoipa::path(
+    get,
+    path = "/api/orders/",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(RawPage),
+    responses((status = 200, description = "a page of orders", body = schemas::Page<schemas::Order>))
+)]
 pub(crate) async fn my_orders(
     State(state): State<AppState>,
     caller: Caller,
@@ -108,6 +143,15 @@ pub(crate) async fn my_orders(
     ))
 }
 
+/// Every order.
+#[utoipa::path(
+    get,
+    path = "/api/admin/orders/",
+    tag = "admin",
+    security(("bearer" = ["admin"])),
+    params(RawPage),
+    responses((status = 200, description = "a page of orders", body = schemas::Page<schemas::Order>))
+)]
 pub(crate) async fn admin_orders(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -116,6 +160,15 @@ pub(crate) async fn admin_orders(
     Ok(Json(state.store().list_orders(page).await?))
 }
 
+/// The caller's purchases from the graph, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/my-purchases/",
+    tag = "graph",
+    security(("bearer" = [])),
+    params(RawLimit),
+    responses((status = 200, description = "the purchases", body = Items<schemas::PurchaseRecord>))
+)]
 pub(crate) async fn my_purchases(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,6 +181,15 @@ pub(crate) async fn my_purchases(
     Ok(Json(Items { items }))
 }
 
+/// Personalised recommendations for the caller.
+#[utoipa::path(
+    get,
+    path = "/api/recommendations/",
+    tag = "graph",
+    security(("bearer" = [])),
+    params(RawLimit),
+    responses((status = 200, description = "the recommendations, best first", body = Items<schemas::Recommendation>))
+)]
 pub(crate) async fn recommendations(
     State(state): State<AppState>,
     caller: Caller,
@@ -140,12 +202,34 @@ pub(crate) async fn recommendations(
     Ok(Json(Items { items }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PopularParams {
+    /// Only products of this category (its name).
     category: Option<String>,
+    /// What makes a product popular: `purchases` (default), `units` or `buyers`.
+    #[param(value_type = Option<Metric>, inline)]
     metric: Option<String>,
 }
 
+/// The `metric` of `GET /api/popular/`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // describes the parameter, which the handler checks as a string
+pub(crate) enum Metric {
+    Purchases,
+    Units,
+    Buyers,
+}
+
+/// Most popular products.
+#[utoipa::path(
+    get,
+    path = "/api/popular/",
+    tag = "graph",
+    params(RawLimit, PopularParams),
+    responses((status = 200, description = "the products, most popular first", body = Items<schemas::ScoredProduct>))
+)]
 pub(crate) async fn popular(
     State(state): State<AppState>,
     LimitParams(limit): LimitParams,

@@ -11,21 +11,29 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use swiftbox_core::{EntityKind, EntityRef, OwedChange};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_limit, ApiJson, ApiQuery, PageParams};
+use crate::openapi::schemas;
+
 use crate::state::AppState;
 
 /// One set-aside change as the list shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SetAsideItem {
+    #[schema(value_type = schemas::EntityKind)]
     kind: EntityKind,
+    #[schema(format = Uuid)]
     id: String,
     version: u64,
     owed_since: DateTime<Utc>,
+    /// Failed applies before it was set aside.
     attempts: u32,
+    /// Failed retries since.
     retries: u32,
+    /// Next retry; null once the retries are used up.
     retry_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
 }
@@ -46,16 +54,29 @@ impl From<OwedChange> for SetAsideItem {
 }
 
 /// The list, longest owed first (`?limit=` as for other lists: 1..=200, default 50).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SetAsideList {
     items: Vec<SetAsideItem>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
+    /// How many, 1..=200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/set-aside/",
+    tag = "admin",
+    summary = "Changes the sync worker set aside as poison, longest owed first",
+    description = "With their last error, attempts, retries and next retry time (null: retries used up).",
+    security(("bearer" = ["admin"])),
+    params(ListParams),
+    responses((status = 200, description = "the set-aside changes", body = SetAsideList))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -74,10 +95,12 @@ pub(crate) async fn list(
 
 /// Body of the release: `{"kind": "product", "id": "<uuid>"}` for one entity's change, or
 /// `{"all": true}` for every set-aside change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReleaseBody {
+    #[schema(value_type = Option<schemas::EntityKind>)]
     kind: Option<EntityKind>,
+    #[schema(format = Uuid)]
     id: Option<String>,
     all: Option<bool>,
 }
@@ -113,13 +136,22 @@ fn uuid_like(id: &str) -> bool {
 }
 
 /// How many changes went back in line.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Released {
     released: u64,
 }
 
 /// 200 with the number released (0 when the entity's change is not set aside: releasing is
 /// idempotent).
+#[utoipa::path(
+    post,
+    path = "/api/admin/set-aside/release/",
+    tag = "admin",
+    summary = "Put one entity's set-aside change (kind and id), or all of them, back in line for the sync worker",
+    security(("bearer" = ["admin"])),
+    request_body = ReleaseBody,
+    responses((status = 200, description = "how many changes went back in line (0: none was set aside)", body = Released))
+)]
 pub(crate) async fn release(
     State(state): State<AppState>,
     Admin(admin): Admin,

@@ -205,20 +205,28 @@ async fn shop_flow_from_signup_to_recommendations() {
 async fn openapi_lists_exactly_the_routes_that_exist() {
     let api = start().await;
     let doc = api.get("/api/openapi.json", None).await.expect(200);
-    assert_eq!(doc.body["openapi"], "3.0.3");
+    assert_eq!(doc.body["openapi"], "3.1.0");
     let paths = doc.body["paths"].as_object().expect("paths");
     let mut checked = 0;
     for (path, ops) in paths {
         let path = path.replace("{id}", "0190a2b4-0000-7000-8000-000000000000");
         for method in ops.as_object().expect("ops").keys() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let res = api.call(m, &path, None, None).await;
-            assert_ne!(res.status.as_u16(), 405, "{method} {path}: {}", res.body);
-            assert_ne!(res.code(), "no_route", "{method} {path}: {}", res.body);
+            // Raw: not every answer is JSON (`/metrics` is text).
+            let res = api
+                .client
+                .request(m, format!("{}{path}", api.base))
+                .send()
+                .await
+                .expect("request");
+            let status = res.status().as_u16();
+            let body = res.text().await.expect("body");
+            assert_ne!(status, 405, "{method} {path}: {body}");
+            assert!(!body.contains("\"no_route\""), "{method} {path}: {body}");
             checked += 1;
         }
     }
-    assert_eq!(checked, 24);
+    assert_eq!(checked, 25);
     // And the other way round: a path the document does not list is not served.
     api.get("/api/products", None)
         .await

@@ -81,9 +81,12 @@ async fn too_large_bodies_get_413_and_change_nothing() {
     let name = unique("big");
     let huge = "x".repeat(8192);
     let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD, "profile": { "address": huge } });
-    api.post("/api/auth/signup/", None, body)
+    let res = api
+        .post("/api/auth/signup/", None, body)
         .await
         .expect_error(413, "payload_too_large", None);
+    // Refused by the body limit layer, inside the request id layer.
+    assert!(res.headers.get("x-request-id").is_some());
     // Also when the client does not announce the length (chunked).
     let stream = futures_body(vec![
         b"{\"username\": \"".to_vec(),

@@ -2,9 +2,12 @@
 
 mod auth;
 mod common;
+mod document;
 mod flow;
 mod health;
 mod idempotency;
 mod input;
+mod layers;
 mod limits;
+mod metrics;
 mod set_aside;
