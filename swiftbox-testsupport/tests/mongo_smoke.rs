@@ -69,10 +69,12 @@ async fn unique_index_refuses_duplicates_with_code_11000() {
     // collection: db.users"), so the backend cannot read the field from it.
     assert!(message.starts_with("E11000"), "{message}");
 
-    // A duplicate made by an update is refused too, but FerretDB 1.24 (SQLite)
-    // reports it as code 1 InternalError "... UNIQUE constraint failed: index
-    // '<collection>_<hash>_<index name>' ..." where MongoDB says 11000. The
-    // Mongo backend maps both to a conflict; this pins down both shapes.
+    // A duplicate made by an update is refused too, but FerretDB 1.24 reports it
+    // as code 1 InternalError where MongoDB says 11000: on SQLite "... UNIQUE
+    // constraint failed: index '<collection>_<hash>_<index name>' ...", on
+    // PostgreSQL "... duplicate key value violates unique constraint
+    // \"<collection>_<hash>_<index name>_<hash>_idx\" (SQLSTATE 23505)". The Mongo
+    // backend maps all three to a conflict; this pins down the shapes.
     let bob_id = bob.inserted_id.clone();
     let err = users
         .update_one(
@@ -83,7 +85,10 @@ async fn unique_index_refuses_duplicates_with_code_11000() {
         .expect_err("an update into a duplicate email must be refused");
     let (code, message) = write_error(&err).unwrap_or_else(|| panic!("not a write error: {err:?}"));
     assert!(
-        code == DUPLICATE_KEY || (code == 1 && message.contains("UNIQUE constraint failed")),
+        code == DUPLICATE_KEY
+            || (code == 1
+                && (message.contains("UNIQUE constraint failed")
+                    || message.contains("(SQLSTATE 23505)"))),
         "neither MongoDB's nor FerretDB's duplicate-key shape: {err}"
     );
     let bob = users
