@@ -1,5 +1,6 @@
 //! The manual full resync: rebuilds the graph from the primary store in batches, with a
-//! progress bar, resumable after an interruption.
+//! progress bar (`indicatif`: rate and ETA per entity kind; plain lines on stderr when it is not
+//! a terminal, as in CI logs), resumable after an interruption.
 //!
 //! ```text
 //! cargo run --example resync                      # in memory: seeds a demo shop, graph empty
@@ -12,8 +13,10 @@
 #[path = "common/stores.rs"]
 mod stores;
 
-use std::io::Write;
+use std::io::IsTerminal;
 use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 use swiftbox_core::generator::{DemoShop, ShopSpec};
 use swiftbox_core::{EntityKind, Error, Result};
@@ -48,13 +51,14 @@ async fn run() -> Result<()> {
 
     let started = Instant::now();
     let mut last: Option<ResyncCheckpoint> = None;
+    let mut shown = Progress::new();
     let result = reconciler
         .resync(from, |p| {
-            draw(p);
+            shown.update(p);
             last = Some(p.checkpoint.clone());
         })
         .await;
-    println!();
+    shown.finish();
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -120,28 +124,59 @@ fn parse_from(mut args: impl Iterator<Item = String>) -> Result<Option<ResyncChe
     Ok(Some(ResyncCheckpoint { kind, after }))
 }
 
-/// `[#########...........]  43% product   1200/2000`
-fn draw(p: &ResyncProgress) {
-    const WIDTH: usize = 40;
-    let kinds = EntityKind::ALL.len() as f64;
-    let within = if p.total_in_kind == 0 {
-        1.0
-    } else {
-        (p.done_in_kind as f64 / p.total_in_kind as f64).min(1.0)
-    };
-    let overall = ((p.kinds_done as f64 + within) / kinds).min(1.0);
-    let filled = (overall * WIDTH as f64).round() as usize;
-    let mut out = std::io::stdout().lock();
-    // Progress output is best effort: a closed stdout must not stop the resync.
-    let _ = write!(
-        out,
-        "\r[{}{}] {:>3}% {:<9} {:>8}/{:<8}",
-        "#".repeat(filled),
-        ".".repeat(WIDTH - filled),
-        (overall * 100.0).round() as u32,
-        p.kind.as_str(),
-        p.done_in_kind,
-        p.total_in_kind
-    );
-    let _ = out.flush();
+/// The resync's progress: a bar per entity kind on a terminal, a line per batch otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    kind: Option<EntityKind>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let style = ProgressStyle::with_template(
+                "{prefix:>9} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
+            )
+            .map(|s| s.progress_chars("#>."))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar = ProgressBar::new(0);
+            bar.set_style(style);
+            bar
+        });
+        Self { bar, kind: None }
+    }
+
+    fn update(&mut self, p: &ResyncProgress) {
+        let Some(bar) = &self.bar else {
+            eprintln!(
+                "resync: {} {}/{} ({} of {} kinds done before it)",
+                p.kind,
+                p.done_in_kind,
+                p.total_in_kind,
+                p.kinds_done,
+                EntityKind::ALL.len()
+            );
+            return;
+        };
+        if self.kind != Some(p.kind) {
+            // A new kind: the previous bar stays on screen, finished.
+            if self.kind.is_some() {
+                bar.finish();
+                let next = ProgressBar::new(0).with_style(bar.style());
+                self.bar = Some(next);
+            }
+            self.kind = Some(p.kind);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_prefix(p.kind.as_str());
+            // The total is an estimate taken at the start; writes during the run can pass it.
+            bar.set_length(p.total_in_kind.max(p.done_in_kind));
+            bar.set_position(p.done_in_kind);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
 }

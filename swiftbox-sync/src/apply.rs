@@ -1,4 +1,5 @@
-//! The one way sync code calls [`GraphStore::apply`]: under a timeout, with a span.
+//! The one way sync code calls [`GraphStore::apply`]: under a timeout, timed into the
+//! `swiftbox_sync_apply_*` histograms (see [`crate::metrics`]).
 
 use std::time::Duration;
 
@@ -11,7 +12,17 @@ pub(crate) async fn apply_within<G: GraphStore + ?Sized>(
     changes: &[GraphChange],
     timeout: Duration,
 ) -> Result<ApplyReport> {
-    match tokio::time::timeout(timeout, graph.apply(changes)).await {
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(timeout, graph.apply(changes)).await;
+    let label = match &outcome {
+        Ok(Ok(_)) => "ok",
+        Ok(Err(_)) => "error",
+        Err(_) => "timeout",
+    };
+    metrics::histogram!("swiftbox_sync_apply_duration_seconds", "outcome" => label)
+        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("swiftbox_sync_apply_changes").record(changes.len() as f64);
+    match outcome {
         Ok(r) => r,
         Err(_) => Err(Error::unavailable(
             "graph",

@@ -97,7 +97,10 @@ impl<G: GraphStore + ?Sized> NeighbourRefresher<G> {
 
     /// One call now.
     pub async fn run_once(&self) -> Result<NeighbourRefresh> {
-        self.graph.refresh_neighbours(self.config.batch).await
+        let r = self.graph.refresh_neighbours(self.config.batch).await?;
+        metrics::counter!("swiftbox_neighbour_lists_refreshed_total").increment(r.refreshed);
+        metrics::gauge!("swiftbox_neighbour_lists_marked").set(r.marked as f64);
+        Ok(r)
     }
 
     /// Calls until nothing is marked; returns how many lists were recomputed. For tests, loads

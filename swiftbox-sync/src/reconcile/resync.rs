@@ -369,6 +369,11 @@ fn record(
         total = state.total_in_kind,
         "resync progress"
     );
+    let kind = state.kind.as_str();
+    metrics::gauge!("swiftbox_resync_entities_written", "kind" => kind)
+        .set(state.done_in_kind as f64);
+    metrics::gauge!("swiftbox_resync_entities_expected", "kind" => kind)
+        .set(state.total_in_kind as f64);
     progress(state);
 }
 
