@@ -505,6 +505,7 @@ mod tests {
     }
 
     #[async_trait::async_trait]
+    #[deny(clippy::missing_trait_methods)]
     impl GraphStore for RacingGraph {
         async fn apply(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
             self.inner.apply(changes).await
