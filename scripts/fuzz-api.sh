@@ -10,7 +10,8 @@
 #   3. logs in (POST /api/auth/login/) and runs `schemathesis run` on
 #      GET /api/openapi.json with that bearer token on every request
 #      (scripts/fuzz-api/swiftbox_fuzz_hooks.py), a bounded number of examples per
-#      operation, positive and negative data, under a time bound;
+#      operation, positive and negative data, half of the cases with ids that exist (so
+#      success paths are fuzzed too, not only 404s and 422s), under a time bound;
 #   4. always stops the service (by pid), and exits non-zero on any finding: a failed
 #      check, a request that got no answer, a panic in the service's log, a service
 #      that died, or a run past the time bound.
@@ -166,7 +167,7 @@ unset ADMIN_PASSWORD
 # One schemathesis run over the operations `filter` selects ("--exclude-path X" or
 # "--include-path X"), with the common options. Its status is the run's.
 fuzz() {
-  SWIFTBOX_FUZZ_TOKEN="$TOKEN" SCHEMATHESIS_HOOKS=swiftbox_fuzz_hooks PYTHONPATH="$FUZZ_DIR" \
+  SWIFTBOX_FUZZ_TOKEN="$TOKEN" SWIFTBOX_FUZZ_URL="$url" SCHEMATHESIS_HOOKS=swiftbox_fuzz_hooks PYTHONPATH="$FUZZ_DIR" \
     timeout --kill-after=10 "$TIME_LIMIT" \
     "$VENV/bin/schemathesis" run "$url/api/openapi.json" \
       --base-url "$url" \
@@ -185,10 +186,14 @@ fuzz() {
 
 log "fuzzing: up to $MAX_EXAMPLES examples per operation, seed $SEED (SWIFTBOX_FUZZ_SEED replays it), at most ${TIME_LIMIT} s"
 status=0
-# Log-out revokes the token every other request carries, so it runs last, on its own.
-fuzz --exclude-path /api/auth/logout/ || status=$?
+# Three runs, in this order: deleting products would leave the operations after it (reviews,
+# views) only ids of deleted products, and log-out revokes the token every request carries.
+fuzz --exclude-operation-id delete_product --exclude-operation-id logout || status=$?
 if ((status == 0)); then
-  fuzz --include-path /api/auth/logout/ || status=$?
+  fuzz --include-operation-id delete_product || status=$?
+fi
+if ((status == 0)); then
+  fuzz --include-operation-id logout || status=$?
 fi
 ((status == 124)) && log "error: schemathesis ran past ${TIME_LIMIT} s (SWIFTBOX_FUZZ_SECS)"
 
