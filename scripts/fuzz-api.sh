@@ -16,20 +16,28 @@
 #      check, a request that got no answer, a panic in the service's log, a service
 #      that died, or a run past the time bound.
 #
-# Checks (all four must hold for every request schemathesis sends):
+# Checks (all must hold for every request schemathesis sends):
 #   not_a_server_error           no 5xx at all: also not the documented 503, since no store
 #                                can be down in memory and no request should take 30 s
 #   status_code_conformance      every status is one the document lists for the operation
 #   content_type_conformance     the Content-Type is the one the document gives
 #   response_schema_conformance  the body fits the schema the document gives for its status
-# Left out: response_headers_conformance (the document declares no response headers, so it
-# checks nothing), negative_data_rejection and ignored_auth (see the notes at the run).
+#   ignored_auth                 an operation that needs a token, sent without one or with a
+#                                wrong one, is refused 401
+# Left out:
+#   response_headers_conformance  the document declares no response headers: nothing to check
+#   negative_data_rejection       wants every input outside the document refused, but counts
+#                                 unknown query parameters (`?=false`) and unknown headers as
+#                                 such, which this API, like most HTTP services, ignores
+#                                 (a trial at 10 examples failed on
+#                                 `GET /api/admin/set-aside/?=false`, answered 200)
 #
 # Environment (all optional):
 #   SWIFTBOX_CACHE_DIR            where the venv lives (default ${XDG_CACHE_HOME:-~/.cache}/swiftbox)
 #   SWIFTBOX_FUZZ_MAX_EXAMPLES    examples per operation (default 100)
 #   SWIFTBOX_FUZZ_SECS            bound on the three schemathesis runs together, in seconds (default 600)
 #   SWIFTBOX_FUZZ_SEED            Hypothesis seed, to replay a run (default: random, printed)
+#   SWIFTBOX_FUZZ_CHECKS          schemathesis checks, comma-separated (default: the five above)
 #   CARGO_TARGET_DIR, CARGO_BUILD_JOBS  as for cargo
 #
 # Usage: scripts/fuzz-api.sh   (scripts/test.sh runs it after the in-memory API tests; about
@@ -176,7 +184,7 @@ fuzz() {
     "$VENV/bin/schemathesis" run "$url/api/openapi.json" \
       --base-url "$url" \
       --experimental=openapi-3.1 \
-      --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+      --checks "${SWIFTBOX_FUZZ_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth}" \
       --data-generation-method all \
       --hypothesis-max-examples "$MAX_EXAMPLES" \
       --hypothesis-seed "$SEED" \
