@@ -6,7 +6,9 @@
 #      own, while cargo compiles the tests;
 #   2. runs every test of the workspace (all targets, then doc tests) with the
 #      servers' SWIFTBOX_* environment;
-#   3. always stops the servers it started, also when tests fail or it is
+#   3. runs the HTTP API's end-to-end tests once more on the in-memory stores, and fuzzes
+#      that in-memory service against its OpenAPI document (scripts/fuzz-api.sh);
+#   4. always stops the servers it started, also when tests fail or it is
 #      interrupted, and exits with the tests' status.
 #
 # To run against servers of your own instead (a real MongoDB, a Neo4j
@@ -113,7 +115,14 @@ env -u SWIFTBOX_MONGO_URI -u SWIFTBOX_NEO4J_URI \
   cargo test -p swiftbox-api-example --test e2e --no-fail-fast -- "$@"
 memory_rc=$?
 
-log "tests exit status $tests_rc, doc tests $doc_rc, in-memory API tests $memory_rc"
+# The same in-memory service fuzzed against its own OpenAPI document (schemathesis, bounded
+# examples and time; see the script's header).
+log "fuzzing the in-memory API against its OpenAPI document (scripts/fuzz-api.sh)"
+bash scripts/fuzz-api.sh
+fuzz_rc=$?
+
+log "tests exit status $tests_rc, doc tests $doc_rc, in-memory API tests $memory_rc, API fuzzing $fuzz_rc"
 ((tests_rc != 0)) && exit "$tests_rc"
 ((doc_rc != 0)) && exit "$doc_rc"
-exit "$memory_rc"
+((memory_rc != 0)) && exit "$memory_rc"
+exit "$fuzz_rc"

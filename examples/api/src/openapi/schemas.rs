@@ -99,20 +99,21 @@ pub struct Review {
     pub created_at: DateTime<Utc>,
 }
 
-/// Where an order goes.
+/// Where an order goes. The service trims text and refuses it blank, so the required fields
+/// must hold a character that is not white space (`pattern: \S`).
 #[derive(Debug, ToSchema)]
 pub struct ShippingAddress {
-    #[schema(max_length = 150)]
+    #[schema(min_length = 1, pattern = r"\S", max_length = 150)]
     pub name: String,
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, pattern = r"\S", max_length = 200)]
     pub line1: String,
     #[schema(max_length = 200)]
     pub line2: Option<String>,
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, pattern = r"\S", max_length = 100)]
     pub city: String,
-    #[schema(max_length = 20)]
+    #[schema(min_length = 1, pattern = r"\S", max_length = 20)]
     pub postal_code: String,
-    #[schema(max_length = 60)]
+    #[schema(min_length = 1, pattern = r"\S", max_length = 60)]
     pub country: String,
 }
 

@@ -57,7 +57,7 @@ pub(crate) async fn list_products(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewProductBody {
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, pattern = r"\S", max_length = 200)]
     name: String,
     #[serde(default)]
     #[schema(max_length = 5000)]
@@ -126,7 +126,7 @@ pub(crate) async fn get_product(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProductPatchBody {
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, pattern = r"\S", max_length = 200)]
     name: Option<String>,
     #[schema(max_length = 5000)]
     description: Option<String>,
@@ -242,7 +242,7 @@ pub(crate) async fn list_categories(
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewCategoryBody {
     /// Unique name.
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, pattern = r"\S", max_length = 100)]
     name: String,
     /// Parent category, which must exist.
     #[serde(default)]
