@@ -130,14 +130,16 @@ impl Neo4jGraph {
             rows.push(param::map([("id", param::s(id)), ("seen", param::i(seen))]));
         }
         let refreshed = rows.len() as u64;
-        if !rows.is_empty() {
-            let q = query(&st.compute)
-                .param("rows", param::list(rows))
-                .param("buyers", param::count(caps.neighbour_buyers))
-                .param("per_buyer", param::count(caps.neighbour_products))
-                .param("k", param::count(caps.neighbours));
-            self.write_txn("neighbours", vec![q]).await?;
+        if rows.is_empty() {
+            // Nothing was marked a moment ago: an idle poll costs one scan, not two.
+            return Ok(NeighbourRefresh::default());
         }
+        let q = query(&st.compute)
+            .param("rows", param::list(rows))
+            .param("buyers", param::count(caps.neighbour_buyers))
+            .param("per_buyer", param::count(caps.neighbour_products))
+            .param("k", param::count(caps.neighbours));
+        self.write_txn("neighbours", vec![q]).await?;
         let left = self.read("neighbours", query(&st.marked)).await?;
         let marked: i64 = match left.first() {
             Some(row) => get(row, "marked")?,
