@@ -74,8 +74,9 @@ pub use id::{CategoryId, EntityRef, OrderId, ProductId, ReviewId, UserId};
 pub use money::{Currency, Money};
 pub use password::{Password, PasswordHash};
 pub use primary::{
-    CatalogStore, ChangeAck, FailureRecord, OrderStore, OwedChange, OwedQuery, Partition,
-    PrimaryBackend, PrimaryStore, ReviewStore, SetAsideQuery, SyncLedger, SyncStats, UserStore,
+    CatalogStore, ChangeAck, FailureRecord, LeaseLedger, LeaseRecord, OrderStore, OwedChange,
+    OwedQuery, Partition, Partitions, PrimaryBackend, PrimaryStore, ReviewStore, SetAsideQuery,
+    SyncLedger, SyncStats, UserStore,
 };
 
 /// The store traits, for `use swiftbox_core::prelude::*`: their methods are callable on any
@@ -83,7 +84,8 @@ pub use primary::{
 pub mod prelude {
     pub use crate::graph::GraphStore;
     pub use crate::primary::{
-        CatalogStore, OrderStore, PrimaryBackend, PrimaryStore, ReviewStore, SyncLedger, UserStore,
+        CatalogStore, LeaseLedger, OrderStore, PrimaryBackend, PrimaryStore, ReviewStore,
+        SyncLedger, UserStore,
     };
 }
 pub use redact::redact_uri;

@@ -36,11 +36,13 @@ use crate::error::Result;
 use crate::forward::forward_through_pointers;
 use crate::id::{CategoryId, OrderId, ProductId, ReviewId, UserId};
 
+mod lease;
 mod ledger;
 
+pub use lease::{validate_prefix, validate_swap, LeaseLedger, LeaseRecord, MAX_LEASE_NAME};
 pub use ledger::{
-    sync_bucket, ChangeAck, FailureRecord, OwedChange, OwedQuery, Partition, SetAsideQuery,
-    SyncLedger, SyncStats, SYNC_BUCKETS,
+    sync_bucket, ChangeAck, FailureRecord, OwedChange, OwedQuery, Partition, Partitions,
+    SetAsideQuery, SyncLedger, SyncStats, SYNC_BUCKETS,
 };
 
 // Every trait below follows the same rules: each method validates its input with the
@@ -202,12 +204,12 @@ pub trait PrimaryStore: UserStore + CatalogStore + OrderStore + ReviewStore {
     async fn ping(&self) -> Result<()>;
 }
 
-/// A primary store with its sync ledger: what every backend implements, what
-/// `swiftbox_sync::Synced` wraps and its worker and reconciler drive. Implemented for every
-/// type that is both, so `Arc<dyn PrimaryBackend>` is the dynamic form.
-pub trait PrimaryBackend: PrimaryStore + SyncLedger {}
+/// A primary store with its sync ledger and lease records: what every backend implements,
+/// what `swiftbox_sync::Synced` wraps and its worker and reconciler drive. Implemented for
+/// every type that is all three, so `Arc<dyn PrimaryBackend>` is the dynamic form.
+pub trait PrimaryBackend: PrimaryStore + SyncLedger + LeaseLedger {}
 
-impl<T: PrimaryStore + SyncLedger + ?Sized> PrimaryBackend for T {}
+impl<T: PrimaryStore + SyncLedger + LeaseLedger + ?Sized> PrimaryBackend for T {}
 
 forward_through_pointers!(UserStore {
     fn create_user(&self, new: NewUser) -> Result<User>;

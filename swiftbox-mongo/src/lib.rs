@@ -117,6 +117,7 @@ mod error;
 pub mod hooks;
 #[cfg(test)]
 mod insert_faults;
+mod leases;
 mod lock;
 mod model;
 mod order_keys;

@@ -298,10 +298,22 @@ impl MongoStore {
     where
         F: IntoFuture<Output = mongodb::error::Result<T>>,
     {
+        self.locked_key(lock_key(kind, id), op).await
+    }
+
+    /// [`MongoStore::locked`] for the document whose lock document's `_id` is `key` (an entity
+    /// document's is `<kind>:<id>`; other documents name theirs so that no two collide).
+    pub(crate) async fn locked_key<T, F>(
+        &self,
+        key: String,
+        op: impl FnOnce(Fence) -> F,
+    ) -> mongodb::error::Result<T>
+    where
+        F: IntoFuture<Output = mongodb::error::Result<T>>,
+    {
         if !self.document_locks() {
             return self.run_raw(op(Fence::NONE)).await;
         }
-        let key = lock_key(kind, id);
         let (held, mut guard) = loop {
             let (held, guard) = self.acquire(&key).await?;
             // Half the lease gone already (a slow server, a paused process): take it afresh

@@ -83,6 +83,7 @@
 
 mod apply;
 mod config;
+pub mod lease;
 pub mod maintenance;
 mod metrics;
 pub mod neighbours;

@@ -67,7 +67,7 @@ use std::time::{Duration, Instant};
 use swiftbox_core::prelude::*;
 use swiftbox_core::{
     ApplyReport, ChangeAck, EntityRef, Error, GraphChange, GraphStore, OwedChange, OwedQuery,
-    Result, SetAsideQuery,
+    Partitions, Result, SetAsideQuery,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -75,6 +75,7 @@ use tracing::Instrument;
 
 use crate::apply::apply_within;
 use crate::config::WorkerConfig;
+use crate::lease::PartitionLeases;
 use crate::metrics::{Counter, SyncMetrics, SyncMetricsSnapshot};
 
 /// What one or more rounds did.
@@ -101,6 +102,9 @@ pub struct RoundReport {
     pub transient: u64,
     /// Set-aside changes retried (their outcome is in `acked` or `failed`).
     pub retried: u64,
+    /// Changes left unsettled because their partition's lease was given back or taken over
+    /// during the round (leased workers only; see [`crate::lease`]).
+    pub fenced: u64,
 }
 
 impl RoundReport {
@@ -120,6 +124,7 @@ impl RoundReport {
         self.set_aside += other.set_aside;
         self.transient += other.transient;
         self.retried += other.retried;
+        self.fenced += other.fenced;
     }
 }
 
@@ -141,6 +146,8 @@ pub struct SyncWorker<P, G> {
     metrics: Arc<SyncMetrics>,
     /// When the set-aside changes were last looked at (see [`SET_ASIDE_POLL`]).
     retry_checked: parking_lot::Mutex<Option<Instant>>,
+    /// Partitions claimed by lease instead of [`WorkerConfig::partition`].
+    leases: Option<Arc<PartitionLeases<P>>>,
 }
 
 impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
@@ -152,6 +159,7 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
             config: WorkerConfig::default(),
             metrics: Arc::new(SyncMetrics::new()),
             retry_checked: parking_lot::Mutex::new(None),
+            leases: None,
         }
     }
 
@@ -168,6 +176,53 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
     pub fn with_metrics(mut self, metrics: Arc<SyncMetrics>) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// Drains the partitions `leases` holds instead of [`WorkerConfig::partition`], and keeps
+    /// those leases while it runs ([`SyncWorker::spawn`] ticks them, and gives them back at
+    /// [`WorkerHandle::shutdown`]); see [`crate::lease`]. A worker that runs rounds by hand
+    /// ([`SyncWorker::run_once`], [`SyncWorker::drain`]) must tick them itself.
+    pub fn with_leases(mut self, leases: Arc<PartitionLeases<P>>) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
+    /// The leases this worker drains by, if any.
+    pub fn leases(&self) -> Option<&Arc<PartitionLeases<P>>> {
+        self.leases.as_ref()
+    }
+
+    /// The partitions this round drains: the leased ones, or the configured one.
+    fn partitions(&self) -> Partitions {
+        match &self.leases {
+            Some(l) => l.held(),
+            None => self.config.partition.into(),
+        }
+    }
+
+    /// Of `entities`, the ones this worker may settle: all of them, or with leases the ones
+    /// whose partition it still holds (see [`crate::lease`]); counts the others as fenced.
+    async fn fence<'a>(
+        &self,
+        entities: Vec<&'a EntityRef>,
+        report: &mut RoundReport,
+    ) -> Result<Vec<&'a EntityRef>> {
+        let Some(leases) = &self.leases else {
+            return Ok(entities);
+        };
+        if entities.is_empty() {
+            return Ok(entities);
+        }
+        let kept = leases.confirm(&entities).await?;
+        let fenced = (entities.len() - kept.len()) as u64;
+        if fenced > 0 {
+            report.fenced += fenced;
+            tracing::info!(
+                fenced,
+                "partitions given back or taken over during the round; their changes are left to the new holder"
+            );
+        }
+        Ok(kept)
     }
 
     /// The counters this worker updates.
@@ -226,7 +281,20 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
         }
     }
 
-    async fn run(self, mut stopped: watch::Receiver<bool>) {
+    async fn run(self, stopped: watch::Receiver<bool>) {
+        let Some(leases) = self.leases.clone() else {
+            return self.rounds(stopped).await;
+        };
+        // The keeper runs in this same task, so an aborted worker (a crash) stops renewing too.
+        let (done, done_rx) = watch::channel(false);
+        let rounds = async {
+            self.rounds(stopped).await;
+            let _ = done.send(true);
+        };
+        tokio::join!(rounds, keep_leases(&leases, done_rx));
+    }
+
+    async fn rounds(&self, mut stopped: watch::Receiver<bool>) {
         tracing::info!("sync worker started");
         let mut no_progress = 0u32;
         loop {
@@ -297,9 +365,16 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
                     .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
             )
         };
+        let partitions = self.partitions();
+        if partitions.is_empty() {
+            return Ok(RoundReport {
+                rounds: 1,
+                ..RoundReport::default()
+            });
+        }
         let query = OwedQuery {
             limit: self.config.batch_size,
-            partition: self.config.partition,
+            partitions,
             owed_before,
             include_set_aside: false,
         };
@@ -405,9 +480,12 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
         }
         let query = SetAsideQuery {
             limit: self.config.batch_size.min(MAX_RETRIES_PER_ROUND),
-            partition: self.config.partition,
+            partitions: self.partitions(),
             due_at: Some(swiftbox_core::time::now()),
         };
+        if query.partitions.is_empty() {
+            return Ok(());
+        }
         let due = self.primary.set_aside_changes(&query).await?;
         for o in &due {
             report.fetched += 1;
@@ -433,6 +511,9 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
                 }
                 Err(err) => err.to_string(),
             };
+            if self.fence(vec![&o.entity], report).await?.is_empty() {
+                continue;
+            }
             let next =
                 policy.next_retry_at(o.retries.saturating_add(1), swiftbox_core::time::now());
             let retries = self
@@ -477,9 +558,14 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
         report: &mut RoundReport,
     ) -> Result<()> {
         let deferred: HashSet<&EntityRef> = applied.deferred.iter().collect();
+        let ours: HashSet<&EntityRef> = self
+            .fence(slice.iter().map(|o| &o.entity).collect(), report)
+            .await?
+            .into_iter()
+            .collect();
         let acks: Vec<ChangeAck> = slice
             .iter()
-            .filter(|o| !deferred.contains(&o.entity))
+            .filter(|o| !deferred.contains(&o.entity) && ours.contains(&o.entity))
             .map(|o| ChangeAck {
                 entity: o.entity.clone(),
                 version: o.version,
@@ -499,7 +585,10 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
             deferred = deferred.len(),
             "batch applied"
         );
-        for o in slice.iter().filter(|o| deferred.contains(&o.entity)) {
+        for o in slice
+            .iter()
+            .filter(|o| deferred.contains(&o.entity) && ours.contains(&o.entity))
+        {
             self.metrics.add(Counter::Deferred, 1);
             report.deferred += 1;
             let record = self
@@ -526,6 +615,9 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
         threshold: u32,
         report: &mut RoundReport,
     ) -> Result<()> {
+        if self.fence(vec![&owed.entity], report).await?.is_empty() {
+            return Ok(());
+        }
         let record = self
             .primary
             .record_sync_failure(
@@ -551,6 +643,28 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
         self.metrics.add(Counter::SetAside, 1);
         report.set_aside += 1;
         tracing::error!(entity = %owed.entity, version = owed.version, attempts, error = message, "change set aside as poison; it no longer blocks the others and is retried after a cool-down");
+    }
+}
+
+/// Ticks `leases` every [`LeaseConfig::tick_every`](crate::lease::LeaseConfig::tick_every)
+/// until `done`, then gives them back.
+async fn keep_leases<L: swiftbox_core::LeaseLedger>(
+    leases: &PartitionLeases<L>,
+    mut done: watch::Receiver<bool>,
+) {
+    let every = leases.config().tick_every();
+    loop {
+        if let Err(err) = leases.tick().await {
+            // The leases lapse on their own while this fails; rounds then drain nothing.
+            tracing::warn!(error = %err, worker = leases.worker_id(), "partition lease tick failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = done.changed() => break,
+        }
+    }
+    if let Err(err) = leases.leave().await {
+        tracing::warn!(error = %err, "giving the partition leases back failed; they expire");
     }
 }
 

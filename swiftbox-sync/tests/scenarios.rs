@@ -54,3 +54,16 @@ async fn inline_apply_failures_and_timeouts_keep_the_write() {
     let (p, g) = fresh();
     scenarios::inline_apply(p, g).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_leased_workers_one_killed_drain_everything() {
+    let p = MemoryStore::new();
+    let report = scenarios::leased_workers(
+        [p.clone(), p.clone(), p],
+        MemoryGraph::new(),
+        std::time::Duration::from_secs(1),
+        &Scenario::default(),
+    )
+    .await;
+    println!("{report:?}");
+}

@@ -13,6 +13,7 @@ mod common;
 mod crash;
 mod data_flow;
 mod faults;
+mod leases;
 mod maintenance;
 mod outage;
 mod private_neo4j;

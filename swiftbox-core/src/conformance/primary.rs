@@ -20,6 +20,7 @@
 mod entities;
 mod idempotent;
 mod invalid;
+mod leases;
 mod orders;
 mod set_aside;
 mod support;
@@ -33,6 +34,7 @@ pub use idempotent::{concurrent_retries_place_one_order, idempotent_orders};
 pub use invalid::{
     category_bad_input, order_bad_input, product_bad_input, review_bad_input, user_bad_input,
 };
+pub use leases::lease_records_swap_atomically;
 pub use orders::{
     cancelled_placements_leak_no_stock, concurrent_orders_never_oversell, orders_crud, pagination,
 };
@@ -92,6 +94,7 @@ macro_rules! primary_conformance_tests {
             set_aside_retries_and_listing,
             sync_stats_counts,
             expected_graph_pages,
+            lease_records_swap_atomically,
         );
     };
     (@checks @always $make:expr; $($check:ident),* $(,)?) => {

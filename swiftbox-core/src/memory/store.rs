@@ -13,8 +13,8 @@ use crate::error::{EntityKind, Error, Result};
 use crate::graph::GraphRecord;
 use crate::id::{CategoryId, EntityRef, OrderId, ProductId, ReviewId, UserId};
 use crate::primary::{
-    CatalogStore, ChangeAck, FailureRecord, OrderStore, OwedChange, OwedQuery, PrimaryStore,
-    ReviewStore, SetAsideQuery, SyncLedger, SyncStats, UserStore,
+    CatalogStore, ChangeAck, FailureRecord, LeaseLedger, LeaseRecord, OrderStore, OwedChange,
+    OwedQuery, PrimaryStore, ReviewStore, SetAsideQuery, SyncLedger, SyncStats, UserStore,
 };
 
 use state::{cursor, State, UserRow};
@@ -623,6 +623,39 @@ impl ReviewStore for MemoryStore {
         }
         let ids = index_page(&s.reviews_by_product, *product, &page, ReviewId::from_u128)?;
         Ok(resolve(&s.reviews, ids))
+    }
+}
+
+#[async_trait]
+impl LeaseLedger for MemoryStore {
+    async fn lease_records(&self, prefix: &str) -> Result<Vec<LeaseRecord>> {
+        crate::primary::validate_prefix(prefix)?;
+        let s = self.read()?;
+        Ok(s.leases
+            .range::<str, _>((Included(prefix), Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn swap_lease(&self, current: Option<&LeaseRecord>, next: &LeaseRecord) -> Result<bool> {
+        crate::primary::validate_swap(current, next)?;
+        let mut s = self.write()?;
+        if s.leases.get(&next.key) != current {
+            return Ok(false);
+        }
+        s.leases.insert(next.key.clone(), next.clone());
+        Ok(true)
+    }
+
+    async fn remove_lease(&self, current: &LeaseRecord) -> Result<bool> {
+        current.validate()?;
+        let mut s = self.write()?;
+        if s.leases.get(&current.key) != Some(current) {
+            return Ok(false);
+        }
+        s.leases.remove(&current.key);
+        Ok(true)
     }
 }
 

@@ -61,13 +61,126 @@ impl Default for Partition {
     }
 }
 
+/// Several partitions of one partitioning: the entities whose `sync_bucket(id) % count` is one
+/// of the indexes. What a worker holding several leases drains in one query (see
+/// `swiftbox_sync::lease`); a single [`Partition`] converts into one.
+///
+/// ```
+/// use swiftbox_core::{Partition, Partitions};
+///
+/// let two = Partitions::new(4, [3, 1])?;
+/// assert_eq!(two.indexes(), &[1, 3]);
+/// assert!(Partitions::from(Partition::ALL).is_all());
+/// assert!(Partitions::new(4, [4]).is_err());
+/// # Ok::<(), swiftbox_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partitions {
+    count: u32,
+    /// Sorted, without duplicates, each below `count`.
+    indexes: Vec<u32>,
+}
+
+impl Partitions {
+    /// Every entity: the one partition of [`Partition::ALL`].
+    pub fn all() -> Self {
+        Partition::ALL.into()
+    }
+
+    /// No partition at all: selects nothing.
+    pub fn none() -> Self {
+        Self {
+            count: 1,
+            indexes: Vec::new(),
+        }
+    }
+
+    /// The partitions `indexes` of `count` (in any order, repeats ignored; none is allowed and
+    /// selects nothing). [`crate::Error::Invalid`] unless `count` is in 1..=[`SYNC_BUCKETS`]
+    /// and every index is below it.
+    pub fn new(count: u32, indexes: impl IntoIterator<Item = u32>) -> Result<Self> {
+        let mut indexes: Vec<u32> = indexes.into_iter().collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let p = Self { count, indexes };
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// How many partitions the entities are split into.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The partitions selected, ascending.
+    pub fn indexes(&self) -> &[u32] {
+        &self.indexes
+    }
+
+    /// True when no partition is selected.
+    pub fn is_empty(&self) -> bool {
+        self.indexes.is_empty()
+    }
+
+    /// True when every partition is selected.
+    pub fn is_all(&self) -> bool {
+        self.indexes.len() as u64 == u64::from(self.count)
+    }
+
+    /// True when `id` belongs to one of these partitions.
+    pub fn contains(&self, id: &str) -> bool {
+        self.is_all()
+            || self
+                .indexes
+                .binary_search(&(sync_bucket(id) % self.count.max(1)))
+                .is_ok()
+    }
+
+    /// The sync buckets of these partitions, ascending.
+    pub fn buckets(&self) -> Vec<u32> {
+        (0..SYNC_BUCKETS)
+            .filter(|b| self.indexes.binary_search(&(b % self.count.max(1))).is_ok())
+            .collect()
+    }
+
+    /// Checks `count` in 1..=[`SYNC_BUCKETS`] and every index below it.
+    pub fn validate(&self) -> Result<()> {
+        if self.count == 0
+            || self.count > SYNC_BUCKETS
+            || self.indexes.iter().any(|i| *i >= self.count)
+        {
+            return Err(crate::Error::invalid(
+                "partition",
+                "index must be below count, count in 1..=1024",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl From<Partition> for Partitions {
+    /// The one partition. An invalid one stays invalid: [`Partitions::validate`] refuses it.
+    fn from(p: Partition) -> Self {
+        Self {
+            count: p.count,
+            indexes: vec![p.index],
+        }
+    }
+}
+
+impl Default for Partitions {
+    fn default() -> Self {
+        Self::all()
+    }
+}
+
 /// Which owed changes [`SyncLedger::owed_changes`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwedQuery {
     /// At most this many, 1..=10000.
     pub limit: usize,
-    /// Only entities of this partition.
-    pub partition: Partition,
+    /// Only entities of these partitions.
+    pub partitions: Partitions,
     /// Only changes owed since before this time (lets an inline apply finish first); `None` for all.
     pub owed_before: Option<DateTime<Utc>>,
     /// Include changes that were set aside as poison.
@@ -79,7 +192,7 @@ impl OwedQuery {
     pub fn oldest(limit: usize) -> Self {
         Self {
             limit,
-            partition: Partition::ALL,
+            partitions: Partitions::all(),
             owed_before: None,
             include_set_aside: false,
         }
@@ -93,7 +206,7 @@ impl OwedQuery {
                 "must be between 1 and 10000",
             ));
         }
-        self.partition.validate()
+        self.partitions.validate()
     }
 }
 
@@ -127,8 +240,8 @@ pub struct OwedChange {
 pub struct SetAsideQuery {
     /// At most this many, 1..=10000.
     pub limit: usize,
-    /// Only entities of this partition.
-    pub partition: Partition,
+    /// Only entities of these partitions.
+    pub partitions: Partitions,
     /// `Some(t)`: only changes whose retry is due at `t` (`retry_at <= t`), earliest retry
     /// first (then by kind, then id); `None`: every set-aside change, retries used up or not,
     /// longest owed first (the order of [`SyncLedger::owed_changes`]).
@@ -140,7 +253,7 @@ impl SetAsideQuery {
     pub fn all(limit: usize) -> Self {
         Self {
             limit,
-            partition: Partition::ALL,
+            partitions: Partitions::all(),
             due_at: None,
         }
     }
@@ -157,7 +270,7 @@ impl SetAsideQuery {
     pub fn validate(&self) -> Result<()> {
         OwedQuery {
             limit: self.limit,
-            partition: self.partition,
+            partitions: self.partitions.clone(),
             owed_before: None,
             include_set_aside: true,
         }

@@ -7,7 +7,7 @@ use mongodb::bson::{self, doc, Document};
 use swiftbox_core::prelude::*;
 use swiftbox_core::{
     ChangeAck, EntityKind, EntityRef, Error, FailureRecord, GraphChange, GraphRecord, OwedChange,
-    OwedQuery, PageRequest, Result, SetAsideQuery, SyncStats,
+    OwedQuery, PageRequest, Partitions, Result, SetAsideQuery, SyncStats,
 };
 
 use super::changes::SyncDoc;
@@ -16,6 +16,19 @@ use crate::MongoStore;
 
 /// Longest `last_error` kept, in bytes.
 const MAX_ERROR_LEN: usize = 2000;
+
+/// The `bucket` condition selecting `partitions` (`None`: all of them): `$mod` for one
+/// partition, `$in` of their buckets for several (see [`Partitions::buckets`]).
+fn bucket_filter(partitions: &Partitions) -> Option<Document> {
+    if partitions.is_all() {
+        return None;
+    }
+    let count = i64::from(partitions.count());
+    Some(match partitions.indexes() {
+        [index] => doc! { "$mod": [count, i64::from(*index)] },
+        _ => doc! { "$in": partitions.buckets().into_iter().map(i64::from).collect::<Vec<i64>>() },
+    })
+}
 
 fn owed_filter(query: &OwedQuery) -> Document {
     let mut f = doc! { "owed_since": { "$exists": true } };
@@ -28,11 +41,8 @@ fn owed_filter(query: &OwedQuery) -> Document {
     if !query.include_set_aside {
         f.insert("set_aside", doc! { "$ne": true });
     }
-    if query.partition.count > 1 {
-        f.insert(
-            "bucket",
-            doc! { "$mod": [i64::from(query.partition.count), i64::from(query.partition.index)] },
-        );
+    if let Some(buckets) = bucket_filter(&query.partitions) {
+        f.insert("bucket", buckets);
     }
     f
 }
@@ -40,11 +50,8 @@ fn owed_filter(query: &OwedQuery) -> Document {
 /// The filter of [`SyncLedger::set_aside_changes`], and its sort.
 fn set_aside_filter(query: &SetAsideQuery) -> (Document, Document) {
     let mut f = doc! { "owed_since": { "$exists": true }, "set_aside": true };
-    if query.partition.count > 1 {
-        f.insert(
-            "bucket",
-            doc! { "$mod": [i64::from(query.partition.count), i64::from(query.partition.index)] },
-        );
+    if let Some(buckets) = bucket_filter(&query.partitions) {
+        f.insert("bucket", buckets);
     }
     match query.due_at {
         Some(at) => {
@@ -101,6 +108,9 @@ impl SyncLedger for MongoStore {
     #[tracing::instrument(level = "debug", skip(self), err(Display))]
     async fn owed_changes(&self, query: &OwedQuery) -> Result<Vec<OwedChange>> {
         query.validate()?;
+        if query.partitions.is_empty() {
+            return Ok(Vec::new());
+        }
         let filter = owed_filter(query);
         let limit = i64::try_from(query.limit).unwrap_or(10_000);
         let mut all = Vec::new();
@@ -256,6 +266,9 @@ impl SyncLedger for MongoStore {
     #[tracing::instrument(level = "debug", skip(self), err(Display))]
     async fn set_aside_changes(&self, query: &SetAsideQuery) -> Result<Vec<OwedChange>> {
         query.validate()?;
+        if query.partitions.is_empty() {
+            return Ok(Vec::new());
+        }
         let (filter, sort) = set_aside_filter(query);
         let limit = i64::try_from(query.limit).unwrap_or(10_000);
         let mut all = Vec::new();
@@ -442,7 +455,7 @@ mod tests {
     #[test]
     fn owed_filter_selects_partition_and_age() {
         let mut q = OwedQuery::oldest(10);
-        q.partition = Partition { index: 3, count: 8 };
+        q.partitions = Partition { index: 3, count: 8 }.into();
         q.owed_before = Some(swiftbox_core::time::now());
         let f = owed_filter(&q);
         assert!(f.get_document("bucket").is_ok());

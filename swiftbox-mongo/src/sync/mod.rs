@@ -12,7 +12,7 @@
 //! | `attempts`, `last_error`, `failed_at` | failed applies of the current version |
 //! | `set_aside` | the change is poison until the entity is written again or released |
 //! | `retries`, `retry_at` | while set aside: failed retries so far, and when a worker next retries it (null: retries used up); written afresh when a change is set aside, ignored otherwise |
-//! | `bucket` | [`swiftbox_core::primary::sync_bucket`] of the id, for [`Partition`] queries (`$mod`) |
+//! | `bucket` | [`swiftbox_core::primary::sync_bucket`] of the id, for partition queries (`$mod` for one, `$in` of its buckets for a set) |
 //! | `deleted` | a tombstone: unique keys released, purged when the graph acknowledges it |
 //!
 //! Every write sets `attempts: 0, set_aside: false` (a new version is a new chance) and keeps

@@ -19,6 +19,8 @@
 //!   - changes reach the graph after a crash, twice, out of order or through several workers
 //!     (module `delivery`): [`crash_between_writes`], [`replay_and_reorder`],
 //!     [`two_partitions`];
+//!   - workers that share the owed changes by lease, one of them killed (module `leases`):
+//!     [`leased_workers`];
 //!   - the graph drifted from the primary store or lost everything (module `repair`):
 //!     [`tampering`], [`resync_resumes`];
 //!   - everything at once: concurrent writers in two application instances, two workers,
@@ -30,6 +32,7 @@ mod checks;
 mod delivery;
 mod graph_faults;
 mod history;
+mod leases;
 mod repair;
 mod soak;
 mod workload;
@@ -48,6 +51,7 @@ pub use checks::{assert_in_sync, assert_repairs_exactly, assert_tamper_drift, ex
 pub use delivery::{crash_between_writes, replay_and_reorder, two_partitions};
 pub use graph_faults::{graph_outage, inline_apply, poison};
 pub use history::{check_history, History, HistoryCounts, HistoryVerdict, Outcome};
+pub use leases::{leased_workers, LeasedWorkersReport};
 pub use repair::{resync_resumes, tampering};
 pub use soak::{soak, Soak, SoakReport, SoakTarget};
 pub use workload::{Workload, WorkloadCounts};

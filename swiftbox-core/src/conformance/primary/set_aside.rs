@@ -114,7 +114,7 @@ pub async fn set_aside_retries_and_listing(store: &dyn PrimaryBackend) {
             .filter(|e| partition.contains(&e.id))
             .collect();
         let query = SetAsideQuery {
-            partition,
+            partitions: partition.into(),
             ..SetAsideQuery::all(100)
         };
         assert_eq!(listed(store, query).await, expected, "{partition:?}");

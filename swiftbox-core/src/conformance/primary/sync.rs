@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use super::support::*;
 use crate::changes;
 use crate::prelude::*;
-use crate::primary::{ChangeAck, FailureRecord, OwedChange, OwedQuery, Partition};
+use crate::primary::{
+    sync_bucket, ChangeAck, FailureRecord, OwedChange, OwedQuery, Partition, Partitions,
+};
 use crate::{
     EntityKind, EntityRef, GraphChange, GraphRecord, OrderStatus, OrderStatusPatch, ProductPatch,
     ReviewPatch, UserPatch,
@@ -512,7 +514,7 @@ pub async fn owed_order_and_partitions(store: &dyn PrimaryBackend) {
         for index in 0..count {
             let partition = Partition { index, count };
             let q = OwedQuery {
-                partition,
+                partitions: partition.into(),
                 ..OwedQuery::oldest(10_000)
             };
             let part = ok(store.owed_changes(&q).await, "partition");
@@ -529,6 +531,23 @@ pub async fn owed_order_and_partitions(store: &dyn PrimaryBackend) {
         let distinct: BTreeSet<_> = union.iter().cloned().collect();
         assert_eq!(distinct.len(), union.len(), "{count} partitions overlap");
         assert_eq!(distinct, expected, "{count} partitions miss entities");
+    }
+
+    // A set of partitions selects exactly its members' entities, in the same order; no
+    // partition selects nothing.
+    for indexes in [vec![], vec![5], vec![0, 2, 6], (0..7).collect::<Vec<u32>>()] {
+        let partitions = ok(Partitions::new(7, indexes.clone()), "partitions");
+        let q = OwedQuery {
+            partitions: partitions.clone(),
+            ..OwedQuery::oldest(10_000)
+        };
+        let got = ok(store.owed_changes(&q).await, "partition set");
+        let want: Vec<OwedChange> = all
+            .iter()
+            .filter(|c| indexes.contains(&(sync_bucket(&c.entity.id) % 7)))
+            .cloned()
+            .collect();
+        assert_eq!(got, want, "partitions {indexes:?} of 7");
     }
 
     let before = snapshot(store).await;
@@ -548,7 +567,7 @@ pub async fn owed_order_and_partitions(store: &dyn PrimaryBackend) {
         },
     ] {
         let q = OwedQuery {
-            partition,
+            partitions: partition.into(),
             ..OwedQuery::oldest(10)
         };
         assert_invalid(store.owed_changes(&q).await, "partition", "bad partition");

@@ -73,6 +73,8 @@ pub(super) struct State {
     owed: HashMap<EntityRef, Owed>,
     /// The owed entities in `owed_changes` order: owed since, kind rank, id.
     owed_order: BTreeSet<(DateTime<Utc>, usize, String)>,
+    /// Lease records by key.
+    pub(super) leases: BTreeMap<String, crate::primary::LeaseRecord>,
 }
 
 impl State {
@@ -217,7 +219,7 @@ impl State {
             if q.owed_before.is_some_and(|before| *since >= before) {
                 break;
             }
-            if !q.partition.contains(id) {
+            if !q.partitions.contains(id) {
                 continue;
             }
             let Some(kind) = EntityKind::ALL.get(*rank) else {
@@ -246,7 +248,7 @@ impl State {
         let mut found: Vec<(Option<DateTime<Utc>>, EntityRef)> = self
             .owed_order
             .iter()
-            .filter(|(_, _, id)| q.partition.contains(id))
+            .filter(|(_, _, id)| q.partitions.contains(id))
             .filter_map(|(_, rank, id)| entity_of(rank, id))
             .filter_map(|e| {
                 let o = self.owed.get(&e)?;
