@@ -133,6 +133,18 @@ impl<P: PrimaryBackend, G: GraphStore> Synced<P, G> {
             .map(|w| w.with_metrics(Arc::clone(&self.metrics)))
     }
 
+    /// A worker like [`Synced::worker`] that shares the owed changes with the other workers of
+    /// this primary store by lease ([`crate::lease`]): what an application running several
+    /// processes starts in each. `config.partition` is not used.
+    pub fn leased_worker(
+        &self,
+        config: WorkerConfig,
+        leases: crate::lease::LeaseConfig,
+    ) -> Result<SyncWorker<P, G>> {
+        let leases = crate::lease::PartitionLeases::new(Arc::clone(&self.primary), leases)?;
+        Ok(self.worker(config)?.with_leases(Arc::new(leases)))
+    }
+
     /// A [`NeighbourRefresher`](crate::neighbours::NeighbourRefresher) of this decorator's
     /// graph: run one beside the workers, so recommendations follow new purchases.
     pub fn neighbour_refresher(

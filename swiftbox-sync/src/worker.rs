@@ -239,11 +239,14 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
     /// graph does not answer (retryable errors: the changes stay owed, nothing is counted
     /// against them).
     pub async fn run_once(&self) -> Result<RoundReport> {
-        let span = tracing::debug_span!(
-            "sync_worker.round",
-            partition = self.config.partition.index,
-            of = self.config.partition.count
-        );
+        let span = match &self.leases {
+            Some(l) => tracing::debug_span!("sync_worker.round", worker = l.worker_id()),
+            None => tracing::debug_span!(
+                "sync_worker.round",
+                partition = self.config.partition.index,
+                of = self.config.partition.count
+            ),
+        };
         self.round().instrument(span).await
     }
 
@@ -268,11 +271,14 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
     pub fn spawn(self) -> WorkerHandle {
         let (stop, stopped) = watch::channel(false);
         let metrics = Arc::clone(&self.metrics);
-        let span = tracing::info_span!(
-            "sync_worker",
-            partition = self.config.partition.index,
-            of = self.config.partition.count
-        );
+        let span = match &self.leases {
+            Some(l) => tracing::info_span!("sync_worker", worker = l.worker_id()),
+            None => tracing::info_span!(
+                "sync_worker",
+                partition = self.config.partition.index,
+                of = self.config.partition.count
+            ),
+        };
         let join = tokio::spawn(self.run(stopped).instrument(span));
         WorkerHandle {
             stop,
@@ -285,7 +291,9 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
         let Some(leases) = self.leases.clone() else {
             return self.rounds(stopped).await;
         };
-        // The keeper runs in this same task, so an aborted worker (a crash) stops renewing too.
+        // Claim a share before the first round, so it does not idle a poll away.
+        tick_leases(&leases).await;
+        // The keeper runs in this same task, so an aborted worker (a crash) stops beating too.
         let (done, done_rx) = watch::channel(false);
         let rounds = async {
             self.rounds(stopped).await;
@@ -646,6 +654,13 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
     }
 }
 
+async fn tick_leases<L: swiftbox_core::LeaseLedger>(leases: &PartitionLeases<L>) {
+    if let Err(err) = leases.tick().await {
+        // The leases lapse on their own while this fails; rounds then drain nothing.
+        tracing::warn!(error = %err, worker = leases.worker_id(), "partition lease tick failed");
+    }
+}
+
 /// Ticks `leases` every [`LeaseConfig::tick_every`](crate::lease::LeaseConfig::tick_every)
 /// until `done`, then gives them back.
 async fn keep_leases<L: swiftbox_core::LeaseLedger>(
@@ -654,14 +669,11 @@ async fn keep_leases<L: swiftbox_core::LeaseLedger>(
 ) {
     let every = leases.config().tick_every();
     loop {
-        if let Err(err) = leases.tick().await {
-            // The leases lapse on their own while this fails; rounds then drain nothing.
-            tracing::warn!(error = %err, worker = leases.worker_id(), "partition lease tick failed");
-        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = done.changed() => break,
         }
+        tick_leases(leases).await;
     }
     if let Err(err) = leases.leave().await {
         tracing::warn!(error = %err, "giving the partition leases back failed; they expire");

@@ -11,6 +11,8 @@
 //! | `SWIFTBOX_REQUEST_TIMEOUT_SECS` | how long a request may run before it is answered 503 `timeout` ([`ApiConfig::request_timeout`]) | 30 |
 //! | `SWIFTBOX_MONGO_URI` + `SWIFTBOX_NEO4J_URI` (both or neither; see `MongoConfig::from_env` and `Neo4jConfig::from_env` for the rest) | MongoDB + Neo4j | unset: in-memory stores |
 //! | `SWIFTBOX_RESERVATION_RECOVERY_SECS` | seconds between passes giving back stock that abandoned order placements left reserved (a client that disconnected mid-order); one pass runs at start | 60 |
+//! | `SWIFTBOX_LEASE_TTL_SECS` | the sync worker shares the owed changes with the other processes on the same primary store by lease (`swiftbox_sync::lease`); a process gone this long has its share taken over | 10 |
+//! | `SWIFTBOX_WORKER_ID` | this process's name among the workers (printable ASCII, no `/`) | `<pid>-<random>` |
 //! | `SWIFTBOX_RESERVATION_STALE_SECS` | age in seconds after which such a reservation is given back; must exceed the longest a placement can take | 600 |
 //! | `RUST_LOG` | log filter | `info` |
 //!
@@ -24,6 +26,7 @@ use swiftbox_core::prelude::*;
 use swiftbox_core::{Currency, GraphStore, Money, NewCategory, NewProduct, NewUser, PrimaryStore};
 use swiftbox_mongo::MongoStore;
 use swiftbox_neo4j::Neo4jGraph;
+use swiftbox_sync::lease::LeaseConfig;
 use swiftbox_sync::maintenance::{MaintenanceConfig, ReservationRecovery};
 use swiftbox_sync::neighbours::NeighbourConfig;
 use swiftbox_sync::{Synced, WorkerConfig};
@@ -222,6 +225,19 @@ pub async fn run() -> Result<(), StartError> {
     }
 }
 
+/// The sync worker's leases from `SWIFTBOX_LEASE_TTL_SECS` and `SWIFTBOX_WORKER_ID`.
+fn lease_from_env() -> Result<LeaseConfig, StartError> {
+    let mut lease = LeaseConfig::default();
+    if let Some(ttl) = positive_secs("SWIFTBOX_LEASE_TTL_SECS")? {
+        lease.ttl = ttl;
+    }
+    lease.worker_id = env("SWIFTBOX_WORKER_ID");
+    lease
+        .validate()
+        .map_err(|e| format!("SWIFTBOX_LEASE_TTL_SECS / SWIFTBOX_WORKER_ID: {e}"))?;
+    Ok(lease)
+}
+
 /// Seeds the administrator, starts the sync worker and the stock-reservation recovery, serves on
 /// `addr` until Ctrl-C, stops both.
 /// `dev_defaults` allows a generated administrator password (in-memory mode only).
@@ -268,7 +284,10 @@ pub async fn serve_synced<P: PrimaryBackend, G: GraphStore>(
     // Stock that placements cut short left reserved comes back: at start, then periodically.
     let recovery =
         ReservationRecovery::new(std::sync::Arc::clone(&synced), maintenance_from_env()?)?.spawn();
-    let worker = synced.worker(WorkerConfig::default())?.spawn();
+    // Several processes on one primary store share its owed changes by lease.
+    let worker = synced
+        .leased_worker(WorkerConfig::default(), lease_from_env()?)?
+        .spawn();
     // Recommendations read neighbour lists; this keeps them in step with purchases.
     let refresher = synced
         .neighbour_refresher(NeighbourConfig::default())?
