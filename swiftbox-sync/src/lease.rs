@@ -415,6 +415,8 @@ impl<L: LeaseLedger> PartitionLeases<L> {
             (free, stale)
         };
         let from_gone = stale.clone();
+        // Workers claiming at once start at different places, so their swaps rarely collide.
+        let (free, stale) = (rotate(free, rank, count), rotate(stale, rank, count));
         for index in free.into_iter().chain(stale) {
             if wanted == 0 {
                 break;
@@ -443,8 +445,16 @@ impl<L: LeaseLedger> PartitionLeases<L> {
             }
         }
 
-        // Tidy away the membership records of gone workers (a lost race changes nothing).
+        // Tidy away the membership records of gone workers once they hold nothing (removing
+        // one earlier would change what the others watch, and restart their ttl on the
+        // partitions left); a lost race changes nothing.
         for w in &gone {
+            let holds = by_key
+                .values()
+                .any(|r| r.key.starts_with(&part_prefix) && r.owner.as_ref() == Some(w));
+            if holds {
+                continue;
+            }
             if let Some(r) = by_key.get(&self.key(&format!("member/{w}"))) {
                 self.ledger.remove_lease(r).await?;
             }
@@ -521,6 +531,15 @@ impl<L: LeaseLedger> PartitionLeases<L> {
             }
         }
     }
+}
+
+/// `list` rotated to start `rank / count` of the way along.
+fn rotate(mut list: Vec<u32>, rank: usize, count: usize) -> Vec<u32> {
+    if !list.is_empty() {
+        let start = list.len() * rank / count.max(1);
+        list.rotate_left(start);
+    }
+    list
 }
 
 #[cfg(test)]

@@ -124,9 +124,9 @@ async fn owed<P: PrimaryBackend>(p: &P) -> u64 {
     must(p.sync_stats().await, "sync stats").owed
 }
 
-// Whether nothing at all is owed (set-aside changes included), as an `FnMut() -> Future<bool>`
-// for `wait_until`: one owed change fetched, not a full `sync_stats` (which counts every kind).
-async fn owed_zero<P: PrimaryBackend>(p: &P) -> bool {
+/// Whether nothing at all is owed (set-aside changes included), for a wait loop: one owed
+/// change fetched, not a full `sync_stats` (which counts every kind).
+pub async fn owed_zero<P: PrimaryBackend>(p: &P) -> bool {
     let query = OwedQuery {
         include_set_aside: true,
         ..OwedQuery::oldest(1)
