@@ -54,6 +54,8 @@ ADMIN_USERNAME=fuzz-admin
 
 log() { printf 'fuzz-api.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=scripts/lib/cached-install.sh
+source "$ROOT/scripts/lib/cached-install.sh"
 
 [[ "$MAX_EXAMPLES" =~ ^[1-9][0-9]*$ ]] || die "SWIFTBOX_FUZZ_MAX_EXAMPLES must be a positive whole number"
 [[ "$TIME_LIMIT" =~ ^[1-9][0-9]*$ ]] || die "SWIFTBOX_FUZZ_SECS must be a positive whole number"
@@ -70,31 +72,19 @@ venv_dir() {
   printf '%s/schemathesis-venv-%s\n' "$CACHE_DIR" "$key"
 }
 
-install_schemathesis() {
-  local dir=$1 old
-  mkdir -p "$CACHE_DIR/locks"
-  exec 8>"$CACHE_DIR/locks/fuzz-api-venv.lock"
-  flock -w 600 8 || die "another fuzz-api.sh holds $CACHE_DIR/locks/fuzz-api-venv.lock"
-  if [[ ! -f "$dir/ok" ]]; then
-    log "installing schemathesis into $dir (first run only)..."
-    rm -rf "$dir"
-    python3 -m venv "$dir" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    if ! "$dir/bin/pip" install --disable-pip-version-check --no-input -q \
-          -r "$FUZZ_DIR/requirements.txt" >"$dir/install.log" 2>&1; then
-      cat "$dir/install.log" >&2
-      die "pip could not install scripts/fuzz-api/requirements.txt (log above)"
-    fi
-    touch "$dir/ok"
-    # Venvs of older pins, unless one is in use right now (we hold the lock).
-    for old in "$CACHE_DIR"/schemathesis-venv-*; do
-      [[ -d "$old" && "$old" != "$dir" ]] && rm -rf "$old"
-    done
+# Into an empty `$1`.
+make_venv() {
+  local dir=$1
+  python3 -m venv "$dir" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  if ! "$dir/bin/pip" install --disable-pip-version-check --no-input -q \
+        -r "$FUZZ_DIR/requirements.txt" >"$dir/install.log" 2>&1; then
+    cat "$dir/install.log" >&2
+    die "pip could not install scripts/fuzz-api/requirements.txt (log above)"
   fi
-  exec 8>&-
 }
 
 VENV="$(venv_dir)"
-install_schemathesis "$VENV"
+cached_install "$VENV" fuzz-api-venv schemathesis make_venv
 
 # --- the service ------------------------------------------------------------------
 

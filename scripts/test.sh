@@ -6,8 +6,9 @@
 #      own, while cargo compiles the tests;
 #   2. runs every test of the workspace (all targets, then doc tests) with the
 #      servers' SWIFTBOX_* environment;
-#   3. runs the HTTP API's end-to-end tests once more on the in-memory stores, and fuzzes
-#      that in-memory service against its OpenAPI document (scripts/fuzz-api.sh);
+#   3. runs the HTTP API's end-to-end tests once more on the in-memory stores, fuzzes
+#      that in-memory service against its OpenAPI document (scripts/fuzz-api.sh), and drives
+#      its operator dashboard in headless Chromium (scripts/browser.sh);
 #   4. always stops the servers it started, also when tests fail or it is
 #      interrupted, and exits with the tests' status.
 #
@@ -121,8 +122,15 @@ log "fuzzing the in-memory API against its OpenAPI document (scripts/fuzz-api.sh
 bash scripts/fuzz-api.sh
 fuzz_rc=$?
 
-log "tests exit status $tests_rc, doc tests $doc_rc, in-memory API tests $memory_rc, API fuzzing $fuzz_rc"
+# The operator dashboard (/admin/) end to end in headless Chromium, on the in-memory demo service
+# (installs Debian's chromium and a pinned playwright-core when missing; see the script's header).
+log "testing the operator dashboard in headless Chromium (scripts/browser.sh)"
+bash scripts/browser.sh
+browser_rc=$?
+
+log "tests exit status $tests_rc, doc tests $doc_rc, in-memory API tests $memory_rc, API fuzzing $fuzz_rc, dashboard in the browser $browser_rc"
 ((tests_rc != 0)) && exit "$tests_rc"
 ((doc_rc != 0)) && exit "$doc_rc"
 ((memory_rc != 0)) && exit "$memory_rc"
-exit "$fuzz_rc"
+((fuzz_rc != 0)) && exit "$fuzz_rc"
+exit "$browser_rc"

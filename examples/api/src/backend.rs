@@ -8,7 +8,13 @@ use swiftbox_core::prelude::*;
 use swiftbox_core::{
     EntityRef, GraphStore, OwedChange, PrimaryStore, ProductId, Result, SyncStats, UserId,
 };
-use swiftbox_sync::{SyncMetricsSnapshot, SyncStatus, Synced};
+use swiftbox_sync::{
+    DriftReport, RepairReport, ResyncProgress, ResyncReport, SyncMetricsSnapshot, SyncStatus,
+    Synced,
+};
+
+/// What [`ShopBackend::resync`] tells after every batch.
+pub type ResyncProgressFn = Box<dyn FnMut(&ResyncProgress) + Send>;
 
 /// A synced pair of stores as the API uses it.
 #[async_trait]
@@ -34,6 +40,14 @@ pub trait ShopBackend: Send + Sync + std::fmt::Debug + 'static {
     /// Puts one entity's set-aside change, or all, back in line; how many (see
     /// `Reconciler::release_set_aside`).
     async fn release_set_aside(&self, entity: Option<&EntityRef>) -> Result<u64>;
+    /// Drift between the graph and the primary store, entity by entity (see
+    /// `Reconciler::check`).
+    async fn check_drift(&self) -> Result<DriftReport>;
+    /// Fixes the drift `report` lists, and only that (see `Reconciler::repair`).
+    async fn repair_drift(&self, report: &DriftReport) -> Result<RepairReport>;
+    /// Rebuilds the graph from the primary store from the start, telling `progress` after
+    /// every batch (see `Reconciler::resync`).
+    async fn resync(&self, progress: ResyncProgressFn) -> Result<ResyncReport>;
 }
 
 #[async_trait]
@@ -73,5 +87,19 @@ impl<P: PrimaryBackend, G: GraphStore> ShopBackend for Synced<P, G> {
 
     async fn release_set_aside(&self, entity: Option<&EntityRef>) -> Result<u64> {
         self.reconciler().release_set_aside(entity).await
+    }
+
+    async fn check_drift(&self) -> Result<DriftReport> {
+        self.reconciler().check().await
+    }
+
+    async fn repair_drift(&self, report: &DriftReport) -> Result<RepairReport> {
+        self.reconciler().repair(report).await
+    }
+
+    async fn resync(&self, mut progress: ResyncProgressFn) -> Result<ResyncReport> {
+        self.reconciler()
+            .resync(None, move |p: &ResyncProgress| progress(p))
+            .await
     }
 }

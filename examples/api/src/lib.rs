@@ -44,12 +44,14 @@
 
 pub mod auth;
 pub mod backend;
+pub mod dashboard;
 pub mod error;
 pub mod exporter;
 pub mod extract;
 pub mod hashing;
 pub mod layers;
 pub mod openapi;
+pub mod operator;
 pub mod ratelimit;
 pub mod routes;
 pub mod run;

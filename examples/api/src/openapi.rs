@@ -164,7 +164,7 @@ mod tests {
             assert!(schemas.contains_key(&name), "dangling $ref {name}");
         }
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 19);
+        assert_eq!(paths.len(), 22);
         for (path, ops) in paths {
             for (method, op) in ops.as_object().expect("operations") {
                 let what = format!("{method} {path}");

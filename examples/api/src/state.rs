@@ -10,6 +10,7 @@ use crate::auth::Sessions;
 use crate::backend::ShopBackend;
 use crate::exporter::Metrics;
 use crate::hashing::Hashing;
+use crate::operator::Operator;
 use crate::ratelimit::{AuthLimits, RateLimit};
 
 /// Tunables of the API.
@@ -87,6 +88,7 @@ struct Inner {
     hashing: Hashing,
     auth_limits: AuthLimits,
     metrics: Metrics,
+    operator: Operator,
     config: ApiConfig,
 }
 
@@ -105,6 +107,7 @@ impl std::fmt::Debug for AppState {
             .field("hashing", &self.inner.hashing)
             .field("auth_limits", &self.inner.auth_limits)
             .field("metrics", &self.inner.metrics)
+            .field("operator", &self.inner.operator)
             .field("config", &self.inner.config)
             .finish()
     }
@@ -130,6 +133,7 @@ impl AppState {
                     config.auth_limit_per_account,
                 ),
                 metrics: Metrics::new(),
+                operator: Operator::default(),
                 config,
             }),
         }
@@ -148,6 +152,16 @@ impl AppState {
     /// The stores with their sync operations.
     pub fn backend(&self) -> &dyn ShopBackend {
         self.inner.backend.as_ref()
+    }
+
+    /// The stores, shared (for work that outlives a request, such as a resync).
+    pub fn shared_backend(&self) -> Arc<dyn ShopBackend> {
+        Arc::clone(&self.inner.backend)
+    }
+
+    /// What operators do to the sync: the chart's samples, the resync job.
+    pub fn operator(&self) -> &Operator {
+        &self.inner.operator
     }
 
     /// The token table.

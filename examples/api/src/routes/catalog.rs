@@ -6,8 +6,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use swiftbox_core::{
-    Category, CategoryId, EntityKind, Money, NewCategory, NewProduct, NewReview, Page, Product,
-    ProductId, ProductPatch, ProductQuery, Review,
+    Category, CategoryId, Currency, EntityKind, Money, NewCategory, NewProduct, NewReview, Page,
+    Product, ProductId, ProductPatch, ProductQuery, Review,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -53,6 +53,22 @@ pub(crate) async fn list_products(
     Ok(Json(page))
 }
 
+/// A price in a request body: [`Money`]'s wire shape, `{"minor": 1999, "currency": "EUR"}`,
+/// with unknown fields refused (422 naming them, as everywhere else in a body). `Money` itself
+/// stays lenient: it is also how the stores read prices back.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceBody {
+    minor: i64,
+    currency: Currency,
+}
+
+impl From<PriceBody> for Money {
+    fn from(p: PriceBody) -> Self {
+        Money::new(p.minor, p.currency)
+    }
+}
+
 /// Body of `POST /api/products/`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +79,7 @@ pub(crate) struct NewProductBody {
     #[schema(max_length = 5000)]
     description: String,
     #[schema(value_type = schemas::Money)]
-    price: Money,
+    price: PriceBody,
     /// Image URLs (http or https).
     #[serde(default)]
     #[schema(max_items = 20)]
@@ -92,7 +108,7 @@ pub(crate) async fn create_product(
     let new = NewProduct {
         name: b.name,
         description: b.description,
-        price: b.price,
+        price: b.price.into(),
         images: b.images,
         category: b.category,
         stock: b.stock,
@@ -131,7 +147,7 @@ pub(crate) struct ProductPatchBody {
     #[schema(max_length = 5000)]
     description: Option<String>,
     #[schema(value_type = Option<schemas::Money>)]
-    price: Option<Money>,
+    price: Option<PriceBody>,
     #[schema(max_items = 20)]
     images: Option<Vec<String>>,
     #[schema(value_type = Option<schemas::Id>)]
@@ -160,7 +176,7 @@ pub(crate) async fn update_product(
     let patch = ProductPatch {
         name: b.name,
         description: b.description,
-        price: b.price,
+        price: b.price.map(Money::from),
         images: b.images,
         category: b.category,
         stock: b.stock,

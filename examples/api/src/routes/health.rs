@@ -19,35 +19,36 @@ use swiftbox_core::EntityKind;
 use utoipa::ToSchema;
 
 use crate::auth::MaybeCaller;
+use crate::operator::Sample;
 use crate::state::AppState;
 
 /// One store's answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StoreHealth {
-    ok: bool,
+    pub(crate) ok: bool,
 }
 
 /// Sync status: the primary store's owed changes and both sides' entity counts.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SyncHealth {
-    in_sync: bool,
-    owed: u64,
-    set_aside: u64,
-    oldest_owed: Option<DateTime<Utc>>,
-    oldest_owed_age_seconds: Option<i64>,
+    pub(crate) in_sync: bool,
+    pub(crate) owed: u64,
+    pub(crate) set_aside: u64,
+    pub(crate) oldest_owed: Option<DateTime<Utc>>,
+    pub(crate) oldest_owed_age_seconds: Option<i64>,
     /// Since when the longest-owed change set aside as poison has been owed (the list:
     /// `GET /api/admin/set-aside/`).
-    oldest_set_aside: Option<DateTime<Utc>>,
+    pub(crate) oldest_set_aside: Option<DateTime<Utc>>,
     /// Entities per kind in the primary store.
     #[schema(value_type = BTreeMap<String, u64>)]
-    primary_entities: BTreeMap<EntityKind, u64>,
+    pub(crate) primary_entities: BTreeMap<EntityKind, u64>,
     /// Entities per kind in the graph (null when the graph did not answer).
     #[schema(value_type = Option<BTreeMap<String, u64>>)]
-    graph_entities: Option<BTreeMap<EntityKind, u64>>,
-    has_error: bool,
+    pub(crate) graph_entities: Option<BTreeMap<EntityKind, u64>>,
+    pub(crate) has_error: bool,
     /// The last sync failure, shown to administrators only (it may name internals).
     #[serde(skip_serializing_if = "Option::is_none")]
-    last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The health report.
@@ -55,10 +56,10 @@ pub(crate) struct SyncHealth {
 pub(crate) struct Health {
     /// `ok` or `degraded`.
     #[schema(value_type = HealthStatus)]
-    status: &'static str,
-    primary: StoreHealth,
-    graph: StoreHealth,
-    sync: Option<SyncHealth>,
+    pub(crate) status: &'static str,
+    pub(crate) primary: StoreHealth,
+    pub(crate) graph: StoreHealth,
+    pub(crate) sync: Option<SyncHealth>,
 }
 
 /// The `status` of [`Health`].
@@ -101,6 +102,19 @@ pub(crate) async fn health(
     MaybeCaller(caller): MaybeCaller,
 ) -> (StatusCode, Json<Health>) {
     let is_admin = caller.is_some_and(|c| c.user.is_admin);
+    let health = report(&state, is_admin).await;
+    let status = if health.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(health))
+}
+
+/// The health report (the sync status only for administrators), as `GET /api/health/` and the
+/// dashboard show it. An administrator's report also records a sample for the dashboard's chart
+/// ([`crate::operator::Samples`]).
+pub(crate) async fn report(state: &AppState, is_admin: bool) -> Health {
     let limit = state.config().health_timeout;
     let (p, g) = tokio::join!(
         bounded("primary", limit, state.store().ping()),
@@ -114,18 +128,27 @@ pub(crate) async fn health(
     }
     let sync = match &p {
         Ok(()) if is_admin => match bounded("sync", limit, state.backend().sync_status()).await {
-            Ok(s) => Some(SyncHealth {
-                in_sync: s.is_in_sync(),
-                owed: s.primary.owed,
-                set_aside: s.primary.set_aside,
-                oldest_owed: s.primary.oldest_owed,
-                oldest_set_aside: s.primary.oldest_set_aside,
-                oldest_owed_age_seconds: s.oldest_owed_age.map(|a| a.num_seconds().max(0)),
-                graph_entities: s.graph.as_ref().ok().map(|c| c.entities.clone()),
-                has_error: s.last_error().is_some(),
-                last_error: s.last_error().filter(|_| is_admin).map(str::to_owned),
-                primary_entities: s.primary.entities,
-            }),
+            Ok(s) => {
+                let age = s.oldest_owed_age.map(|a| a.num_seconds().max(0));
+                state.operator().samples.record(Sample {
+                    at: s.at,
+                    owed: s.primary.owed,
+                    set_aside: s.primary.set_aside,
+                    oldest_owed_age_secs: age.unwrap_or(0).unsigned_abs(),
+                });
+                Some(SyncHealth {
+                    in_sync: s.is_in_sync(),
+                    owed: s.primary.owed,
+                    set_aside: s.primary.set_aside,
+                    oldest_owed: s.primary.oldest_owed,
+                    oldest_set_aside: s.primary.oldest_set_aside,
+                    oldest_owed_age_seconds: age,
+                    graph_entities: s.graph.as_ref().ok().map(|c| c.entities.clone()),
+                    has_error: s.last_error().is_some(),
+                    last_error: s.last_error().map(str::to_owned),
+                    primary_entities: s.primary.entities,
+                })
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "sync status failed");
                 None
@@ -134,18 +157,17 @@ pub(crate) async fn health(
         _ => None,
     };
     let ok = p.is_ok() && g.is_ok();
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(Health {
-            status: if ok { "ok" } else { "degraded" },
-            primary: StoreHealth { ok: p.is_ok() },
-            graph: StoreHealth { ok: g.is_ok() },
-            sync,
-        }),
-    )
+    Health {
+        status: if ok { "ok" } else { "degraded" },
+        primary: StoreHealth { ok: p.is_ok() },
+        graph: StoreHealth { ok: g.is_ok() },
+        sync,
+    }
+}
+
+impl Health {
+    /// True when both stores answered.
+    pub(crate) fn is_ok(&self) -> bool {
+        self.primary.ok && self.graph.ok
+    }
 }

@@ -2,10 +2,11 @@
 
 mod auth;
 mod catalog;
-mod health;
+pub(crate) mod health;
 mod metrics;
 mod orders;
-mod set_aside;
+mod reconcile;
+pub(crate) mod set_aside;
 
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -22,9 +23,15 @@ use crate::state::AppState;
 /// Paths end with a slash, as the seed's did (`/api/products/`); the same path without it is
 /// 404 with code `no_route`. Every request goes through the tower-http stack of
 /// [`crate::layers`]: a request id, a trace span, a timeout, a body limit and compression.
+///
+/// Besides the documented API, it serves the operator's dashboard under `/admin/`
+/// ([`crate::dashboard`]): HTML and assets, not JSON, so not in the OpenAPI document; the
+/// dashboard's own list of its routes ([`crate::dashboard::ROUTES`]) is the one exception the
+/// route tests allow.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api_routes().split_for_parts();
     let routes = routes
+        .merge(crate::dashboard::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed);
     crate::layers::apply(routes, &state).with_state(state)
@@ -54,6 +61,9 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::admin_orders))
         .routes(routes!(set_aside::list))
         .routes(routes!(set_aside::release))
+        .routes(routes!(reconcile::check))
+        .routes(routes!(reconcile::repair))
+        .routes(routes!(reconcile::resync_status, reconcile::start_resync))
         .routes(routes!(orders::my_purchases))
         .routes(routes!(orders::recommendations))
         .routes(routes!(orders::popular))

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use swiftbox_core::{EntityKind, EntityRef, OwedChange};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_limit, ApiJson, ApiQuery, PageParams};
 use crate::openapi::schemas;
@@ -24,18 +24,18 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SetAsideItem {
     #[schema(value_type = schemas::EntityKind)]
-    kind: EntityKind,
+    pub(crate) kind: EntityKind,
     #[schema(format = Uuid)]
-    id: String,
-    version: u64,
-    owed_since: DateTime<Utc>,
+    pub(crate) id: String,
+    pub(crate) version: u64,
+    pub(crate) owed_since: DateTime<Utc>,
     /// Failed applies before it was set aside.
-    attempts: u32,
+    pub(crate) attempts: u32,
     /// Failed retries since.
-    retries: u32,
+    pub(crate) retries: u32,
     /// Next retry; null once the retries are used up.
-    retry_at: Option<DateTime<Utc>>,
-    last_error: Option<String>,
+    pub(crate) retry_at: Option<DateTime<Utc>>,
+    pub(crate) last_error: Option<String>,
 }
 
 impl From<OwedChange> for SetAsideItem {
@@ -157,8 +157,19 @@ pub(crate) async fn release(
     Admin(admin): Admin,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> ApiResult<Json<Released>> {
+    let released = release_target(&state, &admin, body).await?;
+    Ok(Json(Released { released }))
+}
+
+/// Releases what `body` names on behalf of `admin` (the release endpoint and the dashboard's
+/// release button): how many changes went back in line.
+pub(crate) async fn release_target(
+    state: &AppState,
+    admin: &Caller,
+    body: ReleaseBody,
+) -> ApiResult<u64> {
     let target = body.target()?;
     let released = state.backend().release_set_aside(target.as_ref()).await?;
     tracing::info!(admin = %admin.user.id, entity = ?target, released, "set-aside changes released");
-    Ok(Json(Released { released }))
+    Ok(released)
 }

@@ -209,6 +209,16 @@ async fn responses_match_the_document() {
             Some(&admin),
         ),
         (
+            "/api/admin/drift/",
+            "/api/admin/drift/".into(),
+            Some(&admin),
+        ),
+        (
+            "/api/admin/resync/",
+            "/api/admin/resync/".into(),
+            Some(&admin),
+        ),
+        (
             "/api/my-purchases/",
             "/api/my-purchases/".into(),
             Some(&ann),
@@ -279,6 +289,22 @@ async fn responses_match_the_document() {
             Some(&admin),
             Some(json!({ "all": true })),
             200,
+        ),
+        (
+            Method::POST,
+            "/api/admin/drift/repair/",
+            "/api/admin/drift/repair/".into(),
+            Some(&admin),
+            None,
+            200,
+        ),
+        (
+            Method::POST,
+            "/api/admin/resync/",
+            "/api/admin/resync/".into(),
+            Some(&admin),
+            None,
+            202,
         ),
         (
             Method::POST,

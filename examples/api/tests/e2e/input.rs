@@ -343,3 +343,30 @@ async fn bad_query_parameters_and_ids() {
     }
     api.stop().await;
 }
+
+/// The README promises 422 for unknown fields; the price (a `Money` inside the body) accepted
+/// them, on create and on update.
+#[tokio::test]
+async fn unknown_fields_in_a_price_are_refused() {
+    let api = start().await;
+    let admin = api.admin().await;
+    let category = api.category(&admin, &unique("cat")).await;
+    let price = json!({ "minor": 100, "currency": "EUR", "discount": 50 });
+    api.post(
+        "/api/products/",
+        Some(&admin),
+        json!({ "name": "x", "price": price, "category": category, "stock": 1 }),
+    )
+    .await
+    .expect_error(422, "invalid", Some("price.discount"));
+    let product = api.product(&admin, &category, "y", 100, 1).await;
+    api.call(
+        Method::PUT,
+        &format!("/api/products/{product}/"),
+        Some(&admin),
+        Some(json!({ "price": price })),
+    )
+    .await
+    .expect_error(422, "invalid", Some("price.discount"));
+    api.stop().await;
+}

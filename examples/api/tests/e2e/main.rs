@@ -2,6 +2,7 @@
 
 mod auth;
 mod common;
+mod dashboard;
 mod document;
 mod flow;
 mod health;

@@ -1,0 +1,31 @@
+# Sourced by scripts/fuzz-api.sh and scripts/browser.sh: a tool installed once into a directory
+# of its own under the cache dir (a virtual environment, node modules), whose name ends in
+# `-<hash of the pins>`, so a new pin makes a new directory.
+#
+#   cached_install DIR LOCK WHAT COMMAND...
+#
+# runs `COMMAND... DIR` unless DIR is marked complete (a file `ok` in it), under the lock
+# `<cache dir>/locks/LOCK.lock` (two runs on one machine never install at once), marks DIR
+# complete, and removes the directories of older pins (DIR's name with another hash) while it
+# holds the lock. The caller defines `log` and `die`; COMMAND exits non-zero (or calls `die`)
+# when the install fails.
+
+cached_install() {
+  local dir=$1 lock=$2 what=$3 cache old
+  shift 3
+  cache="$(dirname "$dir")"
+  mkdir -p "$cache/locks"
+  exec 8>"$cache/locks/$lock.lock"
+  flock -w 600 8 || die "another run holds $cache/locks/$lock.lock"
+  if [[ ! -f "$dir/ok" ]]; then
+    log "installing $what into $dir (first run only)..."
+    rm -rf "$dir"
+    "$@" "$dir" || die "installing $what failed"
+    touch "$dir/ok"
+    # Directories of older pins, unless one is in use right now (we hold the lock).
+    for old in "${dir%-*}"-*; do
+      [[ -d "$old" && "$old" != "$dir" ]] && rm -rf "$old"
+    done
+  fi
+  exec 8>&-
+}
