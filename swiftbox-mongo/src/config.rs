@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use mongodb::options::{Acknowledgment, WriteConcern};
 use swiftbox_core::{redact_uri, Error, Result};
 
 /// Environment variable holding the connection string ([`MongoConfig::from_env`]).
@@ -44,6 +45,7 @@ pub struct MongoConfig {
     pub(crate) operation_timeout: Duration,
     pub(crate) document_locks: Option<bool>,
     pub(crate) lock_lease: Option<Duration>,
+    pub(crate) write_concern: Option<WriteConcern>,
     #[cfg(feature = "test-hooks")]
     pub(crate) lock_hook: Option<std::sync::Arc<dyn crate::hooks::LockHook>>,
 }
@@ -56,6 +58,21 @@ impl MongoConfig {
     /// Default bound on one store call's database work (a call that takes longer fails as
     /// unavailable; the driver has no socket timeout of its own).
     pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// The default write concern: majority, journaled (see
+    /// [`MongoConfigBuilder::write_concern`]).
+    pub fn durable_write_concern() -> WriteConcern {
+        WriteConcern::builder()
+            .w(Acknowledgment::Majority)
+            .journal(true)
+            .build()
+    }
+
+    /// The write concern this configuration sets, if any (`None`: the connection string's, or
+    /// the default).
+    pub fn configured_write_concern(&self) -> Option<&WriteConcern> {
+        self.write_concern.as_ref()
+    }
 
     /// A builder for the server at `uri` and the database `database`, with the defaults above.
     pub fn builder(uri: impl Into<String>, database: impl Into<String>) -> MongoConfigBuilder {
@@ -71,6 +88,7 @@ impl MongoConfig {
                 operation_timeout: Self::DEFAULT_OPERATION_TIMEOUT,
                 document_locks: None,
                 lock_lease: None,
+                write_concern: None,
                 #[cfg(feature = "test-hooks")]
                 lock_hook: None,
             },
@@ -115,6 +133,7 @@ impl fmt::Debug for MongoConfig {
             .field("operation_timeout", &self.operation_timeout)
             .field("document_locks", &self.document_locks)
             .field("lock_lease", &self.lock_lease)
+            .field("write_concern", &self.write_concern)
             .finish()
     }
 }
@@ -178,6 +197,19 @@ impl MongoConfigBuilder {
     #[cfg(feature = "test-hooks")]
     pub fn lock_hook(mut self, hook: std::sync::Arc<dyn crate::hooks::LockHook>) -> Self {
         self.config.lock_hook = Some(hook);
+        self
+    }
+
+    /// The write concern of every write (default: the connection string's `w` / `journal` if
+    /// it sets them, else [`MongoConfig::durable_write_concern`]: majority, journaled).
+    ///
+    /// Why the default: the owed-change marker is written with the entity, in the same
+    /// statement, and the graph is only as safe as that marker. A write acknowledged by the
+    /// primary alone (`w: 1`) can be rolled back when the primary fails over before a majority
+    /// has it; the application was told it succeeded, and the graph may already hold it (see
+    /// ARCHITECTURE.md, "Failover"). `w: majority` with the journal is never rolled back.
+    pub fn write_concern(mut self, concern: WriteConcern) -> Self {
+        self.config.write_concern = Some(concern);
         self
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
-use mongodb::options::ClientOptions;
+use mongodb::options::{ClientOptions, DatabaseOptions, ReadPreference, SelectionCriteria};
 use mongodb::{Client, Collection, Database};
 use swiftbox_core::{EntityKind, Error, Page, PageRequest, PrimaryStore, Result};
 
@@ -74,8 +74,23 @@ impl MongoStore {
         }
         options.connect_timeout = Some(config.connect_timeout);
         options.server_selection_timeout = Some(config.server_selection_timeout);
+        // Durable unless told otherwise: the builder's, else the connection string's, else
+        // majority and journaled (see `MongoConfigBuilder::write_concern`).
+        options.write_concern = config
+            .write_concern
+            .clone()
+            .or(options.write_concern.take())
+            .or_else(|| Some(MongoConfig::durable_write_concern()));
         let client = Client::with_options(options).map_err(error::map_other)?;
-        let db = client.database(&config.database);
+        // Every read goes to the primary, whatever the connection string's readPreference:
+        // owed changes read from a lagging secondary would hide recent writes' markers from
+        // the worker, and uniqueness and stock checks must see the latest writes.
+        let db = client.database_with_options(
+            &config.database,
+            DatabaseOptions::builder()
+                .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary))
+                .build(),
+        );
         let mut store = Self {
             db,
             op_timeout: config.operation_timeout,

@@ -48,6 +48,78 @@ async fn bad_connection_strings_are_invalid() {
     );
 }
 
+/// Writes are majority-acknowledged and journaled unless the connection string or the builder
+/// says otherwise (the builder wins), and every read goes to the primary whatever the
+/// connection string's readPreference. Checked on the handle the store writes and reads through
+/// (the driver sends what its options say), and with a write that the server accepts.
+#[tokio::test]
+async fn writes_are_durable_and_reads_go_to_the_primary_by_default() {
+    let Some(server) = swiftbox_testsupport::mongo().await else {
+        return;
+    };
+    let database = server.unique_database("durability");
+    let sep = if server.uri.contains('?') { '&' } else { '?' };
+    let with = |options: &str| format!("{}{sep}{options}", server.uri);
+    let connect = |config: MongoConfig| async move {
+        MongoStore::connect_with(config).await.expect("connect")
+    };
+    let durable = MongoConfig::durable_write_concern();
+
+    let plain = connect(
+        MongoConfig::builder(&server.uri, &database)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(plain.database().write_concern(), Some(&durable));
+    let secondary = connect(
+        MongoConfig::builder(with("readPreference=secondaryPreferred"), &database)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        secondary.database().selection_criteria(),
+        Some(&mongodb::options::SelectionCriteria::ReadPreference(
+            mongodb::options::ReadPreference::Primary
+        )),
+        "a readPreference in the connection string does not reach the store's reads"
+    );
+    // The server takes majority, journaled writes.
+    secondary
+        .create_user(NewUser::new("durable", "durable@example.com"))
+        .await
+        .expect("a majority write");
+
+    let w1 = mongodb::options::WriteConcern::builder()
+        .w(mongodb::options::Acknowledgment::Nodes(1))
+        .build();
+    let from_uri = connect(
+        MongoConfig::builder(with("w=1"), &database)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        from_uri.database().write_concern(),
+        Some(&w1),
+        "the URI's w is kept"
+    );
+    let builder = connect(
+        MongoConfig::builder(with("w=1"), &database)
+            .write_concern(durable.clone())
+            .build()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        builder.database().write_concern(),
+        Some(&durable),
+        "the builder wins"
+    );
+    plain.database().drop().await.expect("drop");
+}
+
 #[tokio::test]
 async fn migrate_is_idempotent_and_creates_the_unique_indexes() {
     let Some(store) = common::fresh_store("migrate").await else {
