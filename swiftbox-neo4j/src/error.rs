@@ -22,47 +22,67 @@ impl std::error::Error for Msg {}
 
 /// Maps a driver error:
 /// - I/O errors, a closed or unreachable pool, transient server errors (deadlocks, lock
-///   timeouts, memory pressure, leader changes) → [`Error::Unavailable`] (retryable);
+///   timeouts, memory pressure, a database briefly unavailable) and the errors of a cluster
+///   whose leader moved (`Neo.ClientError.Cluster.NotALeader`,
+///   `Neo.ClientError.General.ForbiddenOnReadOnlyDatabase`: a write reached a member that is no
+///   longer the leader) → [`Error::Unavailable`] (retryable: the worker backs off and tries
+///   again, and nothing is counted against the change);
 /// - authentication failures → [`Error::Backend`] saying so (retrying cannot fix a password);
 /// - everything else → [`Error::Backend`] with the driver error as its source.
 ///
-/// neo4rs 0.8 reports a server failure that arrives while rows are pulled as an "unexpected
-/// response" message rather than a typed error; its text carries the Neo4j status code, so a
-/// `Neo.TransientError` there is still classified as retryable.
+/// A status code is classified as neo4rs classifies it ([`Neo4jErrorKind::from`]), which
+/// follows the official drivers (leader changes are "session expired"). neo4rs 0.8 reports a
+/// server failure that arrives while rows are pulled as an "unexpected response" message rather
+/// than a typed error; the status code is read from its text and classified the same way.
 pub(crate) fn map(err: neo4rs::Error) -> Error {
     use neo4rs::Error as E;
-    match &err {
-        E::IOError { .. } | E::ConnectionError => Error::unavailable(STORE, err),
-        E::AuthenticationError(msg) => Error::backend(
-            STORE,
-            Msg(format!(
-                "authentication failed (check SWIFTBOX_NEO4J_USER / SWIFTBOX_NEO4J_PASSWORD): {msg}"
-            )),
-        ),
-        E::Neo4j(e) => match e.kind() {
-            Neo4jErrorKind::Transient
-            | Neo4jErrorKind::Client(Neo4jClientErrorKind::SessionExpired) => {
-                Error::unavailable(STORE, err)
-            }
-            Neo4jErrorKind::Client(Neo4jClientErrorKind::Security(_)) => Error::backend(
+    let kind = match &err {
+        E::IOError { .. } | E::ConnectionError => return Error::unavailable(STORE, err),
+        E::AuthenticationError(msg) => {
+            return Error::backend(
                 STORE,
                 Msg(format!(
-                    "authentication or authorization failed ({}): {}",
-                    e.code(),
-                    e.message()
+                    "authentication failed (check SWIFTBOX_NEO4J_USER / SWIFTBOX_NEO4J_PASSWORD): {msg}"
                 )),
-            ),
-            _ => Error::backend(STORE, err),
-        },
-        E::UnexpectedMessage(m) if m.contains("Neo.TransientError") => {
-            Error::unavailable(STORE, err)
+            )
         }
-        E::UnexpectedMessage(m) if m.contains("Neo.ClientError.Security") => Error::backend(
-            STORE,
-            Msg(format!("authentication or authorization failed: {m}")),
-        ),
+        E::Neo4j(e) => Some((e.kind(), e.code().to_owned(), e.message().to_owned())),
+        E::UnexpectedMessage(m) => {
+            status_code(m).map(|code| (Neo4jErrorKind::from(code), code.to_owned(), m.clone()))
+        }
+        _ => None,
+    };
+    match kind {
+        Some((kind, _, _)) if retryable(kind) => Error::unavailable(STORE, err),
+        Some((Neo4jErrorKind::Client(Neo4jClientErrorKind::Security(_)), code, message)) => {
+            Error::backend(
+                STORE,
+                Msg(format!(
+                    "authentication or authorization failed ({code}): {message}"
+                )),
+            )
+        }
         _ => Error::backend(STORE, err),
     }
+}
+
+/// Whether an error of this kind goes away by itself: transient, or a cluster member that is
+/// not (or no longer) the leader.
+fn retryable(kind: Neo4jErrorKind) -> bool {
+    matches!(
+        kind,
+        Neo4jErrorKind::Transient | Neo4jErrorKind::Client(Neo4jClientErrorKind::SessionExpired)
+    )
+}
+
+/// The Neo4j status code (`Neo.<Classification>.<Category>.<Title>`) in a message, if any.
+fn status_code(message: &str) -> Option<&str> {
+    let start = message.find("Neo.")?;
+    let rest = &message[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .unwrap_or(rest.len());
+    Some(rest[..end].trim_end_matches('.'))
 }
 
 /// A row that does not have the shape a query returns: a bug or a foreign writer.
@@ -118,5 +138,41 @@ mod tests {
             "unexpected response for PULL: Ok(Failure { code: \"Neo.ClientError.Statement.SyntaxError\" })".into(),
         ));
         assert!(matches!(err, Error::Backend { .. }), "{err}");
+    }
+
+    /// A leader change in a cluster reaches a writer as NotALeader or
+    /// ForbiddenOnReadOnlyDatabase (its connection went to a member that is a follower now);
+    /// both must be retryable, typed or seen while pulling, or the worker would count them
+    /// against the change and set it aside as poison.
+    #[test]
+    fn leader_changes_and_unavailable_databases_are_retryable() {
+        for code in [
+            "Neo.ClientError.Cluster.NotALeader",
+            "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase",
+            "Neo.TransientError.General.DatabaseUnavailable",
+            "Neo.TransientError.Transaction.LeaseExpired",
+        ] {
+            assert!(retryable(Neo4jErrorKind::from(code)), "{code} (typed)");
+            let err = map(neo4rs::Error::UnexpectedMessage(format!(
+                "unexpected response for PULL: Ok(Failure {{ code: \"{code}\", message: \"No write operations are allowed\" }})"
+            )));
+            assert!(
+                matches!(err, Error::Unavailable { .. }) && err.is_retryable(),
+                "{code}: {err}"
+            );
+        }
+        for code in [
+            "Neo.ClientError.Statement.SyntaxError",
+            "Neo.ClientError.Schema.ConstraintValidationFailed",
+            "Neo.DatabaseError.General.UnknownError",
+        ] {
+            assert!(!retryable(Neo4jErrorKind::from(code)), "{code}");
+        }
+        let denied = map(neo4rs::Error::UnexpectedMessage(
+            "Failure { code: \"Neo.ClientError.Security.Forbidden\" }".into(),
+        ));
+        assert!(!denied.is_retryable(), "{denied}");
+        assert_eq!(status_code("x Neo.A.B.C."), Some("Neo.A.B.C"));
+        assert_eq!(status_code("no code here"), None);
     }
 }

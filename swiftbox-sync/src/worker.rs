@@ -50,7 +50,10 @@
 //!
 //! # Several workers
 //!
-//! Give each worker its own [`WorkerConfig::partition`] (`Partition { index, count }`): an
+//! Let them share the partitions by lease ([`SyncWorker::with_leases`],
+//! [`crate::Synced::leased_worker`]; see [`crate::lease`]): each claims a fair share, a dead
+//! one's share is taken over after the lease ttl, and acknowledgements are fenced. Or give each
+//! worker its own [`WorkerConfig::partition`] (`Partition { index, count }`) by hand: an
 //! entity belongs to exactly one partition (by a hash of its id), so workers on different
 //! partitions never touch the same entity. Two workers on the *same* partition (a
 //! misconfiguration, or a restart overlapping the old process) are still safe: owed changes are

@@ -12,6 +12,7 @@
 mod common;
 mod crash;
 mod data_flow;
+mod failover;
 mod faults;
 mod leases;
 mod maintenance;
