@@ -451,24 +451,33 @@ async fn txn_rows(txn: &mut Txn, q: Query) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Fails with [`Error::Unavailable`] when `fut` takes longer than `t`.
+/// Fails with [`Error::Unavailable`] when `fut` takes longer than `t`. Records the call's
+/// duration in the `swiftbox_neo4j_call_duration_seconds` histogram (see the crate docs,
+/// "Metrics"), labelled with the call and its outcome.
 pub(crate) async fn bounded<T>(
     what: &'static str,
     t: Duration,
     fut: impl Future<Output = Result<T>>,
 ) -> Result<T> {
-    match tokio::time::timeout(t, fut).await {
-        Ok(r) => {
-            if let Err(e) = &r {
-                tracing::debug!(call = what, error = %e, "neo4j call failed");
-            }
-            r
+    let started = std::time::Instant::now();
+    let (result, outcome) = match tokio::time::timeout(t, fut).await {
+        Ok(Ok(v)) => (Ok(v), "ok"),
+        Ok(Err(e)) => {
+            tracing::debug!(call = what, error = %e, "neo4j call failed");
+            (Err(e), "error")
         }
         Err(_) => {
             tracing::warn!(call = what, timeout = ?t, "neo4j call timed out");
-            Err(error::timeout(what, t))
+            (Err(error::timeout(what, t)), "timeout")
         }
-    }
+    };
+    metrics::histogram!(
+        "swiftbox_neo4j_call_duration_seconds",
+        "call" => what,
+        "outcome" => outcome
+    )
+    .record(started.elapsed().as_secs_f64());
+    result
 }
 
 /// Builders for query parameters.
@@ -510,5 +519,68 @@ pub(crate) mod param {
     /// A `limit` as a Neo4j integer.
     pub(crate) fn count(n: usize) -> BoltType {
         BoltType::from(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+
+    /// Each bounded call lands in the call-duration histogram, labelled with its outcome.
+    #[test]
+    fn every_call_records_its_duration_and_outcome() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let t = Duration::from_secs(1);
+                assert!(bounded("popular", t, async { Ok(1) }).await.is_ok());
+                let failed: Result<()> =
+                    bounded("popular", t, async { Err(error::timeout("x", t)) }).await;
+                assert!(failed.is_err());
+                let slow: Result<()> = bounded("apply", t, async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Ok(())
+                })
+                .await;
+                assert!(slow.unwrap_err().is_retryable());
+            });
+        });
+        let mut seen: Vec<(String, String, usize)> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| key.key().name() == "swiftbox_neo4j_call_duration_seconds")
+            .map(|(key, _, _, value)| {
+                let label = |name: &str| {
+                    key.key()
+                        .labels()
+                        .find(|l| l.key() == name)
+                        .map(|l| l.value().to_owned())
+                        .unwrap_or_default()
+                };
+                let samples = match value {
+                    DebugValue::Histogram(s) => s.len(),
+                    _ => 0,
+                };
+                (label("call"), label("outcome"), samples)
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                ("apply".to_owned(), "timeout".to_owned(), 1),
+                ("popular".to_owned(), "error".to_owned(), 1),
+                ("popular".to_owned(), "ok".to_owned(), 1),
+            ]
+        );
     }
 }

@@ -88,6 +88,18 @@
 //! call is bounded by [`Neo4jConfigBuilder::query_timeout`] (waiting for a pooled connection
 //! included, which neo4rs itself does not bound).
 //!
+//! # Metrics
+//!
+//! Every call to the server (each query, each apply transaction, migrations, pings) records its
+//! duration through the [`metrics`](https://docs.rs/metrics) facade, so an application's
+//! recorder (a Prometheus exporter, say) gets the graph's latencies without code of its own:
+//!
+//! | metric | kind | labels | what |
+//! |---|---|---|---|
+//! | `swiftbox_neo4j_call_duration_seconds` | histogram | `call` (`recommendations`, `also_bought`, `popular`, `trending`, `purchase_history`, `similar_users`, `apply`, `records`, `counts`, `neighbours`, `record_view`, `ping`, ...), `outcome` (`ok`, `error`, `timeout`) | wall time of the call, from asking for a connection to the commit |
+//!
+//! With no recorder installed this costs a few nanoseconds a call.
+//!
 //! # Concurrency
 //!
 //! Any number of `apply` calls, in any number of processes, may write the same entities at

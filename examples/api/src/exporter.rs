@@ -115,11 +115,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// A fresh recorder, the latency metric as a histogram with [`LATENCY_BUCKETS`].
+    /// A fresh recorder, every latency metric (`*_duration_seconds`) a histogram with
+    /// [`LATENCY_BUCKETS`].
     pub fn new() -> Self {
         // Only fails for an empty bucket list, which LATENCY_BUCKETS is not; a summary then.
+        // Every `*_duration_seconds` metric (HTTP, sync applies, Neo4j calls) is a histogram.
         let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), &LATENCY_BUCKETS)
+            .set_buckets_for_metric(
+                Matcher::Suffix("_duration_seconds".to_owned()),
+                &LATENCY_BUCKETS,
+            )
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
