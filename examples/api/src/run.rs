@@ -298,6 +298,11 @@ pub async fn serve_synced<P: PrimaryBackend, G: GraphStore>(
         config.idempotency_purge_every,
     ));
     let state = AppState::with_config(synced, config);
+    // The dashboard's chart covers the minutes before anyone opened it.
+    let sampler = tokio::spawn(crate::routes::health::sample_sync(
+        state.clone(),
+        Duration::from_secs(5),
+    ));
     let served = async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         println!(
@@ -308,6 +313,7 @@ pub async fn serve_synced<P: PrimaryBackend, G: GraphStore>(
     }
     .await;
     purge.abort();
+    sampler.abort();
     println!("shutting down: waiting for the sync worker");
     // Stop the worker also when serving failed (for example the address was taken).
     let stopped = worker.shutdown().await;

@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use crate::auth::MaybeCaller;
 use crate::operator::Sample;
 use crate::state::AppState;
+use swiftbox_sync::SyncStatus;
 
 /// One store's answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,6 +112,37 @@ pub(crate) async fn health(
     (status, Json(health))
 }
 
+/// Records `status` as a sample of the dashboard's chart; returns the oldest owed age in
+/// seconds (`None`: nothing owed).
+pub(crate) fn record_sample(state: &AppState, status: &SyncStatus) -> Option<i64> {
+    let age = status.oldest_owed_age.map(|a| a.num_seconds().max(0));
+    state.operator().samples.record(Sample {
+        at: status.at,
+        owed: status.primary.owed,
+        set_aside: status.primary.set_aside,
+        oldest_owed_age_secs: age.unwrap_or(0).unsigned_abs(),
+    });
+    age
+}
+
+/// Samples the sync status for the dashboard's chart every `every`, so the chart covers the
+/// minutes before an operator opened the page (an administrator's health report samples too).
+/// A failed or slow read is skipped. Runs until aborted.
+pub(crate) async fn sample_sync(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let limit = state.config().health_timeout;
+        match bounded("sync", limit, state.backend().sync_status()).await {
+            Ok(s) => {
+                record_sample(&state, &s);
+            }
+            Err(e) => tracing::debug!(error = %e, "sync sample skipped"),
+        }
+    }
+}
+
 /// The health report (the sync status only for administrators), as `GET /api/health/` and the
 /// dashboard show it. An administrator's report also records a sample for the dashboard's chart
 /// ([`crate::operator::Samples`]).
@@ -129,13 +161,7 @@ pub(crate) async fn report(state: &AppState, is_admin: bool) -> Health {
     let sync = match &p {
         Ok(()) if is_admin => match bounded("sync", limit, state.backend().sync_status()).await {
             Ok(s) => {
-                let age = s.oldest_owed_age.map(|a| a.num_seconds().max(0));
-                state.operator().samples.record(Sample {
-                    at: s.at,
-                    owed: s.primary.owed,
-                    set_aside: s.primary.set_aside,
-                    oldest_owed_age_secs: age.unwrap_or(0).unsigned_abs(),
-                });
+                let age = record_sample(state, &s);
                 Some(SyncHealth {
                     in_sync: s.is_in_sync(),
                     owed: s.primary.owed,
@@ -169,5 +195,37 @@ impl Health {
     /// True when both stores answered.
     pub(crate) fn is_ok(&self) -> bool {
         self.primary.ok && self.graph.ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use swiftbox_core::memory::{MemoryGraph, MemoryStore};
+    use swiftbox_sync::{SyncConfig, Synced};
+
+    use super::*;
+
+    /// The sampler fills the chart with nobody watching: one sample per period.
+    #[tokio::test(start_paused = true)]
+    async fn the_sampler_records_the_sync_status_on_its_own() {
+        let state = AppState::new(Synced::with_config(
+            MemoryStore::new(),
+            MemoryGraph::new(),
+            SyncConfig::deferred(),
+        ));
+        assert!(state.operator().samples.snapshot().is_empty());
+        let sampler = tokio::spawn(sample_sync(state.clone(), Duration::from_secs(5)));
+        // The first sample is taken at once; the next one a period later sees the write.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(state.operator().samples.snapshot().len(), 1, "at once");
+        state
+            .store()
+            .create_category(swiftbox_core::NewCategory::new("Books"))
+            .await
+            .expect("category");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let last = state.operator().samples.snapshot().pop().expect("a sample");
+        assert_eq!(last.owed, 1, "the next period saw the owed change");
+        sampler.abort();
     }
 }
