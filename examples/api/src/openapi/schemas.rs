@@ -24,8 +24,9 @@ pub enum EntityKind {
     Review,
 }
 
-/// An exact amount of money.
-#[derive(Debug, ToSchema)]
+/// An exact amount of money. Unknown fields are refused (422 naming them), as for every body.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Money {
     /// Amount in minor units (cents).
     pub minor: i64,
