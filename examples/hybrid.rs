@@ -21,6 +21,7 @@ use swiftbox_core::{
 };
 use swiftbox_mongo::MongoStore;
 use swiftbox_neo4j::Neo4jGraph;
+use swiftbox_sync::lease::LeaseConfig;
 use swiftbox_sync::neighbours::NeighbourConfig;
 use swiftbox_sync::{Synced, WorkerConfig};
 
@@ -37,8 +38,11 @@ async fn main() -> Result<()> {
         MongoStore::from_env().await?,
         Neo4jGraph::connect_from_env().await?,
     );
-    // A worker catches up whatever an inline apply could not (graph down, slow, ...).
-    let worker = store.worker(WorkerConfig::default())?.spawn();
+    // A worker catches up whatever an inline apply could not (graph down, slow, ...). Leased:
+    // every process of the application may run one; they share the owed changes.
+    let worker = store
+        .leased_worker(WorkerConfig::default(), LeaseConfig::default())?
+        .spawn();
     // Keeps the neighbour lists that recommendations read in step with purchases.
     let refresher = store
         .neighbour_refresher(NeighbourConfig::default())?
