@@ -47,6 +47,22 @@ async fn the_page_and_its_assets_are_served_and_every_fragment_is_administrators
         (200, "text/html; charset=utf-8")
     );
     assert!(body.contains(r#"id="login-form""#), "{body}");
+    // A strict policy: only the page's own script and style run (the browser test fails on
+    // any violation it reports).
+    let csp = api
+        .client
+        .get(format!("{}/admin/", api.base))
+        .send()
+        .await
+        .expect("request")
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_default();
+    for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(directive), "{directive} in {csp:?}");
+    }
     for (file, kind) in [
         ("htmx.min.js", "text/javascript"),
         ("app.js", "text/javascript"),
