@@ -76,11 +76,19 @@ impl MongoStore {
         options.server_selection_timeout = Some(config.server_selection_timeout);
         // Durable unless told otherwise: the builder's, else the connection string's, else
         // majority and journaled (see `MongoConfigBuilder::write_concern`).
-        options.write_concern = config
-            .write_concern
-            .clone()
-            .or(options.write_concern.take())
-            .or_else(|| Some(MongoConfig::durable_write_concern()));
+        // A connection string that sets only `wtimeoutMS` keeps the durable `w` and journal.
+        let from_uri = options.write_concern.take();
+        let durable = MongoConfig::durable_write_concern();
+        options.write_concern = Some(match (config.write_concern.clone(), from_uri) {
+            (Some(set), _) => set,
+            (None, Some(uri)) if uri.w.is_none() && uri.journal.is_none() => {
+                let mut kept = durable;
+                kept.w_timeout = uri.w_timeout;
+                kept
+            }
+            (None, Some(uri)) => uri,
+            (None, None) => durable,
+        });
         let client = Client::with_options(options).map_err(error::map_other)?;
         // Every read goes to the primary, whatever the connection string's readPreference:
         // owed changes read from a lagging secondary would hide recent writes' markers from

@@ -117,6 +117,22 @@ async fn writes_are_durable_and_reads_go_to_the_primary_by_default() {
         Some(&durable),
         "the builder wins"
     );
+    let timeout_only = connect(
+        MongoConfig::builder(with("wtimeoutMS=5000"), &database)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let concern = timeout_only
+        .database()
+        .write_concern()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (concern.w, concern.journal, concern.w_timeout),
+        (durable.w.clone(), Some(true), Some(Duration::from_secs(5))),
+        "a timeout alone keeps the durable default"
+    );
     plain.database().drop().await.expect("drop");
 }
 

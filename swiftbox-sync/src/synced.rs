@@ -135,12 +135,19 @@ impl<P: PrimaryBackend, G: GraphStore> Synced<P, G> {
 
     /// A worker like [`Synced::worker`] that shares the owed changes with the other workers of
     /// this primary store by lease ([`crate::lease`]): what an application running several
-    /// processes starts in each. `config.partition` is not used.
+    /// processes starts in each. [`Error::Invalid`] on `partition` when `config.partition` is
+    /// not [`swiftbox_core::Partition::ALL`]: a leased worker's partitions come from its leases.
     pub fn leased_worker(
         &self,
         config: WorkerConfig,
         leases: crate::lease::LeaseConfig,
     ) -> Result<SyncWorker<P, G>> {
+        if config.partition != swiftbox_core::Partition::ALL {
+            return Err(Error::invalid(
+                "partition",
+                "a leased worker's partitions come from its leases; leave it at Partition::ALL",
+            ));
+        }
         let leases = crate::lease::PartitionLeases::new(Arc::clone(&self.primary), leases)?;
         Ok(self.worker(config)?.with_leases(Arc::new(leases)))
     }

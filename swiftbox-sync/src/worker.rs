@@ -294,8 +294,15 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
         let Some(leases) = self.leases.clone() else {
             return self.rounds(stopped).await;
         };
-        // Claim a share before the first round, so it does not idle a poll away.
-        tick_leases(&leases).await;
+        // Claim a share before the first round, so it does not idle a poll away. A group
+        // that records another partition count refuses this worker: it stops at once, with
+        // the error in its metrics (and so in `Reconciler::status`).
+        if let Err(err @ Error::Invalid { .. }) = leases.tick().await {
+            tracing::error!(error = %err, worker = leases.worker_id(), "leased sync worker refused; stopping");
+            self.metrics
+                .error(format!("leased sync worker refused: {err}"));
+            return;
+        }
         // The keeper runs in this same task, so an aborted worker (a crash) stops beating too.
         let (done, done_rx) = watch::channel(false);
         let rounds = async {
@@ -670,10 +677,14 @@ async fn keep_leases<L: swiftbox_core::LeaseLedger>(
     leases: &PartitionLeases<L>,
     mut done: watch::Receiver<bool>,
 ) {
-    let every = leases.config().tick_every();
+    // A fixed period, whatever a tick takes (a slow tick must not push the next heartbeat
+    // further towards the ttl).
+    let mut every = tokio::time::interval(leases.config().tick_every());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await; // the first tick of `interval` is immediate; the worker just ticked
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = every.tick() => {}
             _ = done.changed() => break,
         }
         tick_leases(leases).await;
@@ -1082,5 +1093,101 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(owed.set_aside);
+    }
+
+    /// A partition taken over between a leased worker's fetch and its acknowledgement: the
+    /// worker applies the change (harmless) but leaves it owed for the new holder.
+    #[tokio::test(start_paused = true)]
+    async fn a_leased_worker_does_not_settle_a_partition_taken_over_mid_round() {
+        use crate::lease::{LeaseConfig, PartitionLeases};
+        use swiftbox_core::memory::MemoryGraph;
+        use swiftbox_core::LeaseLedger;
+
+        let primary = Arc::new(MemoryStore::new());
+        let leases = Arc::new(
+            PartitionLeases::new(
+                Arc::clone(&primary),
+                LeaseConfig {
+                    worker_id: Some("a".into()),
+                    ..LeaseConfig::default()
+                },
+            )
+            .unwrap(),
+        );
+        leases.tick().await.unwrap(); // alone: all 64 partitions
+        let books = primary
+            .create_category(NewCategory::new("Books"))
+            .await
+            .unwrap();
+        let entity = EntityRef::new(EntityKind::Category, books.id.to_string());
+        // Another worker takes the category's partition over; `a` has not noticed yet.
+        let key = format!("sync/part/{:04}", leases.partition_of(&entity));
+        let current = primary.lease_records(&key).await.unwrap().pop().unwrap();
+        let taken = swiftbox_core::LeaseRecord {
+            owner: Some("b".into()),
+            token: current.token + 1,
+            beat: 0,
+            ..current.clone()
+        };
+        assert!(primary.swap_lease(Some(&current), &taken).await.unwrap());
+        assert!(leases.held().contains(&entity.id));
+
+        let config = WorkerConfig {
+            grace: Duration::ZERO,
+            ..WorkerConfig::default()
+        };
+        let worker =
+            SyncWorker::with_config(Arc::clone(&primary), Arc::new(MemoryGraph::new()), config)
+                .unwrap()
+                .with_leases(leases);
+        let report = worker.run_once().await.unwrap();
+        assert_eq!(
+            (report.fetched, report.fenced, report.acked),
+            (1, 1, 0),
+            "{report:?}"
+        );
+        assert!(
+            primary.owed_change(&entity).await.unwrap().is_some(),
+            "left owed for the new holder"
+        );
+    }
+
+    /// A leased worker whose group records another partition count stops at once and says why.
+    #[tokio::test(start_paused = true)]
+    async fn a_leased_worker_of_another_partition_count_stops_and_says_why() {
+        use crate::lease::{LeaseConfig, PartitionLeases};
+        use swiftbox_core::memory::MemoryGraph;
+
+        let primary = Arc::new(MemoryStore::new());
+        let lease = |partitions: u32, id: &str| {
+            Arc::new(
+                PartitionLeases::new(
+                    Arc::clone(&primary),
+                    LeaseConfig {
+                        partitions,
+                        worker_id: Some(id.into()),
+                        ..LeaseConfig::default()
+                    },
+                )
+                .unwrap(),
+            )
+        };
+        lease(16, "first").tick().await.unwrap();
+        let handle = SyncWorker::new(Arc::clone(&primary), Arc::new(MemoryGraph::new()))
+            .with_leases(lease(64, "second"))
+            .spawn();
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while !handle.is_finished() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the worker stopped");
+        let error = handle
+            .metrics()
+            .last_error
+            .map(|(_, e)| e)
+            .unwrap_or_default();
+        assert!(error.contains("partitions=16"), "{error}");
     }
 }

@@ -154,6 +154,20 @@ pub async fn leased_workers<P: PrimaryBackend, G: GraphStore>(
         applied[..2].iter().all(|a| *a > 0),
         "both survivors applied changes: {applied:?}"
     );
+    // The killed worker's membership is tidied away by the survivors once it holds nothing.
+    wait_until(
+        s.patience,
+        "the killed worker's membership to be removed",
+        || {
+            let p = Arc::clone(&primaries[0]);
+            async move {
+                must(p.lease_records("sync/member/").await, "members")
+                    .iter()
+                    .all(|r| r.owner.as_deref() != Some("w2"))
+            }
+        },
+    )
+    .await;
     for h in handles {
         must(h.shutdown().await, "shutdown");
     }

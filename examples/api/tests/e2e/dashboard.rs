@@ -60,7 +60,11 @@ async fn the_page_and_its_assets_are_served_and_every_fragment_is_administrators
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_default();
-    for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"] {
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
         assert!(csp.contains(directive), "{directive} in {csp:?}");
     }
     for (file, kind) in [
