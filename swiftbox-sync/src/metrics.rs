@@ -15,6 +15,7 @@
 //! | `swiftbox_sync_set_aside_total` | counter | | changes set aside as poison |
 //! | `swiftbox_sync_retries_total` | counter | | worker rounds backed off and retried |
 //! | `swiftbox_sync_batches_total` | counter | | batches a worker fetched |
+//! | `swiftbox_sync_fenced_total` | counter | | changes a leased worker left unsettled because their partition changed hands during the round ([`crate::lease`]) |
 //! | `swiftbox_sync_errors_total` | counter | | errors the decorator or a worker recorded (the last one is in the snapshot) |
 //! | `swiftbox_sync_apply_duration_seconds` | histogram | `outcome` (`ok`, `error`, `timeout`) | each graph apply sync made: decorator, worker, repair, resync |
 //! | `swiftbox_sync_apply_changes` | histogram | | changes per graph apply |
@@ -46,6 +47,7 @@ pub struct SyncMetrics {
     set_aside: AtomicU64,
     retries: AtomicU64,
     batches: AtomicU64,
+    fenced: AtomicU64,
     last_error: Mutex<Option<(DateTime<Utc>, String)>>,
 }
 
@@ -72,6 +74,9 @@ pub struct SyncMetricsSnapshot {
     pub retries: u64,
     /// Batches the worker fetched.
     pub batches: u64,
+    /// Changes a leased worker left unsettled because their partition changed hands during
+    /// the round (see [`crate::lease`]).
+    pub fenced: u64,
     /// The most recent error seen by the decorator or a worker, with its time.
     pub last_error: Option<(DateTime<Utc>, String)>,
 }
@@ -89,6 +94,7 @@ pub(crate) enum Counter {
     SetAside,
     Retries,
     Batches,
+    Fenced,
 }
 
 impl Counter {
@@ -105,6 +111,7 @@ impl Counter {
             Counter::SetAside => "swiftbox_sync_set_aside_total",
             Counter::Retries => "swiftbox_sync_retries_total",
             Counter::Batches => "swiftbox_sync_batches_total",
+            Counter::Fenced => "swiftbox_sync_fenced_total",
         }
     }
 }
@@ -127,6 +134,7 @@ impl SyncMetrics {
             Counter::SetAside => &self.set_aside,
             Counter::Retries => &self.retries,
             Counter::Batches => &self.batches,
+            Counter::Fenced => &self.fenced,
         };
         c.fetch_add(n, Ordering::Relaxed);
         metrics::counter!(counter.name()).increment(n);
@@ -153,6 +161,7 @@ impl SyncMetrics {
             set_aside: get(&self.set_aside),
             retries: get(&self.retries),
             batches: get(&self.batches),
+            fenced: get(&self.fenced),
             last_error: self.last_error.lock().ok().and_then(|l| l.clone()),
         }
     }

@@ -220,6 +220,7 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
         let fenced = (entities.len() - kept.len()) as u64;
         if fenced > 0 {
             report.fenced += fenced;
+            self.metrics.add(Counter::Fenced, fenced);
             tracing::info!(
                 fenced,
                 "partitions given back or taken over during the round; their changes are left to the new holder"
@@ -1145,6 +1146,11 @@ mod tests {
             (report.fetched, report.fenced, report.acked),
             (1, 1, 0),
             "{report:?}"
+        );
+        assert_eq!(
+            worker.metrics().snapshot().fenced,
+            1,
+            "counted in the metrics"
         );
         assert!(
             primary.owed_change(&entity).await.unwrap().is_some(),

@@ -28,7 +28,7 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 ];
 
 /// The sync counters of [`SyncMetricsSnapshot`], each with its name and help.
-const SYNC_COUNTERS: [(&str, &str); 10] = [
+const SYNC_COUNTERS: [(&str, &str); 11] = [
     (
         "swiftbox_sync_inline_applied_total",
         "writes whose change the decorator applied to the graph inline",
@@ -66,9 +66,13 @@ const SYNC_COUNTERS: [(&str, &str); 10] = [
         "worker rounds backed off and retried",
     ),
     ("swiftbox_sync_batches_total", "batches the worker fetched"),
+    (
+        "swiftbox_sync_fenced_total",
+        "changes the leased worker left to another process: their partition changed hands mid-round",
+    ),
 ];
 
-fn counter_values(s: &SyncMetricsSnapshot) -> [u64; 10] {
+fn counter_values(s: &SyncMetricsSnapshot) -> [u64; 11] {
     [
         s.inline_applied,
         s.inline_deferred,
@@ -80,6 +84,7 @@ fn counter_values(s: &SyncMetricsSnapshot) -> [u64; 10] {
         s.set_aside,
         s.retries,
         s.batches,
+        s.fenced,
     ]
 }
 
