@@ -173,6 +173,22 @@ impl Env {
         }
     }
 
+    /// One more handle on `handle`'s data, on a connection of its own (a worker of another
+    /// process would have one): a new client on the same MongoDB database, or the same
+    /// in-memory store (it has no connection). Left to `handle` to clean up.
+    pub async fn reconnect(&self, handle: &PrimaryHandle) -> Result<PrimaryHandle> {
+        match &handle.mongo {
+            None => Ok(handle.clone()),
+            Some(m) => {
+                let store = MongoStore::connect_with(m.config().clone()).await?;
+                Ok(PrimaryHandle {
+                    store: Arc::new(store),
+                    mongo: None,
+                })
+            }
+        }
+    }
+
     /// A fresh, empty graph store.
     pub async fn graph(&self, kind: GraphKind, label: &str) -> Result<GraphHandle> {
         match kind {
