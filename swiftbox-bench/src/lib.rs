@@ -184,9 +184,10 @@ pub struct BenchConfig {
     /// Figure 7: the leased worker counts of the grid (default 1, 2, 4).
     pub scale_workers: Vec<u32>,
     /// Figure 7: the offered writes/s of the grid with a memory primary, climbed until the
-    /// primary or the workers stop keeping up (default 100, 300, 1,000, 3,000).
+    /// primary or the workers stop keeping up (default 100, 300, 1,000, 3,000, 6,000).
     pub scale_rates: Vec<u32>,
-    /// Figure 7: the same with MongoDB as the primary (default 30, 100, 300).
+    /// Figure 7: the same with MongoDB as the primary (default 10, 30, 100: FerretDB here
+    /// took about 10-30 writes/s).
     pub scale_mongo_rates: Vec<u32>,
     /// Figure 7: seconds of load per cell, and seconds of the same load offered first and not
     /// counted (default 3 and 1).
@@ -210,6 +211,9 @@ pub struct BenchConfig {
     /// *unsettled* (default 3; 1 in quick mode). Figure 6 is exact and runs in the first
     /// counted pass only.
     pub repeat: usize,
+    /// Leave every Neo4j namespace in place instead of wiping it (to measure a graph's size on
+    /// disk; a note names them). Default off.
+    pub keep_graphs: bool,
     /// One pass first that warms the servers and the process (JIT, plan caches, page cache),
     /// reported apart from the counted passes, never hidden (default on; off in quick mode).
     pub warm_up: bool,
@@ -235,8 +239,8 @@ impl BenchConfig {
             catalog: (50, 100),
             lag_workers: 1,
             scale_workers: vec![1, 2, 4],
-            scale_rates: vec![100, 300, 1_000, 3_000],
-            scale_mongo_rates: vec![30, 100, 300],
+            scale_rates: vec![100, 300, 1_000, 3_000, 6_000],
+            scale_mongo_rates: vec![10, 30, 100],
             scale_load: (3, 1),
             scale_lease_ttl: std::time::Duration::from_secs(2),
             resync_batch: swiftbox_sync::ReconcilerConfig::default().batch_size,
@@ -245,6 +249,7 @@ impl BenchConfig {
             ratings: None,
             repeat: 3,
             warm_up: true,
+            keep_graphs: false,
         }
     }
 
@@ -338,10 +343,16 @@ pub async fn run(cfg: &BenchConfig) -> Result<Report> {
 /// One pass over the configured figures, on an environment of its own (its databases and
 /// namespaces removed at the end).
 async fn run_pass(cfg: &BenchConfig) -> Result<Report> {
-    let env = Env::new(cfg.servers.clone());
+    let env = Env::new(cfg.servers.clone()).keeping_graphs(cfg.keep_graphs);
     let mut report = Report::default();
     let result = Box::pin(run_in(cfg, &env, &mut report)).await;
     let cleanup = env.cleanup().await;
+    for ns in env.kept_graphs() {
+        report
+            .meta
+            .notes
+            .push(format!("--keep-graphs: Neo4j namespace {ns} left in place"));
+    }
     result?;
     cleanup?;
     Ok(report)

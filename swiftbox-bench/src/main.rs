@@ -5,7 +5,7 @@
 //!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N]
 //!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]
 //!                [--scale-workers 1,2,4] [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N]
-//!                [--repeat N] [--no-warm-up]
+//!                [--repeat N] [--no-warm-up] [--keep-graphs]
 //! ```
 //! By default the timed figures run once as a warm-up (reported apart) and then three counted
 //! times: each row is the median of the counted passes, with their range.
@@ -23,7 +23,7 @@ fn usage(msg: &str) -> ExitCode {
         "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
          [--figures 1,2,3,4,5,6,7] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N] [--resync-batch N] \
          [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR] [--scale-workers N,..] \
-         [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N] [--repeat N] [--no-warm-up]"
+         [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N] [--repeat N] [--no-warm-up] [--keep-graphs]"
     );
     ExitCode::from(64)
 }
@@ -131,6 +131,7 @@ fn main() -> ExitCode {
                     }
                 }
                 "--no-warm-up" => cfg.warm_up = false,
+                "--keep-graphs" => cfg.keep_graphs = true,
                 other => return Err(format!("unknown argument {other}")),
             }
             Ok(())
