@@ -94,6 +94,10 @@ pub struct Env {
     counter: AtomicU64,
     mongo: Mutex<Vec<MongoStore>>,
     neo4j: Mutex<Vec<Neo4jGraph>>,
+    /// Leave the Neo4j namespaces in place (see [`Env::keeping_graphs`]).
+    keep_graphs: bool,
+    /// The namespaces left in place.
+    kept: Mutex<Vec<String>>,
 }
 
 impl Env {
@@ -112,7 +116,31 @@ impl Env {
             counter: AtomicU64::new(0),
             mongo: Mutex::new(Vec::new()),
             neo4j: Mutex::new(Vec::new()),
+            keep_graphs: false,
+            kept: Mutex::new(Vec::new()),
         }
+    }
+
+    /// With `keep`, the Neo4j namespaces are left in place instead of wiped (to measure what a
+    /// graph takes on disk: `docs/SCALING.md`); [`Env::kept_graphs`] names them.
+    pub fn keeping_graphs(mut self, keep: bool) -> Self {
+        self.keep_graphs = keep;
+        self
+    }
+
+    /// The Neo4j namespaces left in place so far.
+    pub fn kept_graphs(&self) -> Vec<String> {
+        self.kept.lock().clone()
+    }
+
+    /// Wipes `graph`'s namespace, or notes it as kept.
+    async fn wipe(&self, graph: &Neo4jGraph) -> Result<()> {
+        if self.keep_graphs {
+            let ns = graph.config().namespace().unwrap_or("(none)").to_owned();
+            self.kept.lock().push(ns);
+            return Ok(());
+        }
+        graph.wipe().await
     }
 
     /// Whether real servers are configured.
@@ -173,6 +201,22 @@ impl Env {
         }
     }
 
+    /// One more handle on `handle`'s data, on a connection of its own (a worker of another
+    /// process would have one): a new client on the same MongoDB database, or the same
+    /// in-memory store (it has no connection). Left to `handle` to clean up.
+    pub async fn reconnect(&self, handle: &PrimaryHandle) -> Result<PrimaryHandle> {
+        match &handle.mongo {
+            None => Ok(handle.clone()),
+            Some(m) => {
+                let store = MongoStore::connect_with(m.config().clone()).await?;
+                Ok(PrimaryHandle {
+                    store: Arc::new(store),
+                    mongo: None,
+                })
+            }
+        }
+    }
+
     /// A fresh, empty graph store.
     pub async fn graph(&self, kind: GraphKind, label: &str) -> Result<GraphHandle> {
         match kind {
@@ -209,7 +253,7 @@ impl Env {
             self.neo4j
                 .lock()
                 .retain(|x| x.config().namespace().map(str::to_owned) != ns);
-            g.wipe().await?;
+            self.wipe(&g).await?;
         }
         Ok(())
     }
@@ -230,7 +274,7 @@ impl Env {
         let stores: Vec<MongoStore> = std::mem::take(&mut *self.mongo.lock());
         let mut first_err = None;
         for g in graphs {
-            if let Err(e) = g.wipe().await {
+            if let Err(e) = self.wipe(&g).await {
                 first_err.get_or_insert(e);
             }
         }

@@ -13,7 +13,11 @@
 //! 6. recommendation *quality* on MovieLens-100k (issue 16): precision, recall, NDCG and hit
 //!    rate at 10 of `recommendations_for` beside the most popular and ItemKNN baselines, on a
 //!    random and a temporal split ([`quality`], [`movielens`]); only when asked for
-//!    (`--figures 6`), since it fetches the data from PyPI on its first run.
+//!    (`--figures 6`), since it fetches the data from PyPI on its first run;
+//! 7. scale-out (issue 19): sync throughput and lag with 1, 2 and 4 workers sharing the owed
+//!    changes by lease ([`swiftbox_sync::lease`]), each on its own primary connection, at
+//!    rising write rates, until the primary or the graph stops following; only when asked for
+//!    (`--figures 7`: minutes, not seconds).
 //!
 //! [`run`] measures and returns a [`Report`]; the `swiftbox-bench` binary prints it as a table
 //! and writes it as JSON. In quick mode ([`BenchConfig::quick`]) the datasets are tiny and the
@@ -67,7 +71,7 @@ use swiftbox_core::generator::ShopSpec;
 use swiftbox_core::Result;
 
 pub use env::ServerConfig;
-pub use report::{Check, CoverageRow, Meta, QualityRow, Report, Row};
+pub use report::{Check, CoverageRow, Meta, QualityRow, Report, Row, ScaleCell, ScaleMetric};
 
 use env::{Env, GraphKind, PrimaryKind};
 
@@ -146,7 +150,8 @@ pub struct BenchConfig {
     /// Backend pairs.
     pub backends: Vec<Backend>,
     /// Figures to run (1 resync, 2 write overhead, 3 sync lag, 4 queries; 5 is 4 on the
-    /// memory backend at L; 6 quality, never in the defaults).
+    /// memory backend at L; 6 quality and 7 scale-out, never in the full run's defaults;
+    /// quick mode runs 7 on its small grid).
     pub figures: Vec<u8>,
     /// The real servers (needed for [`Backend::Servers`]).
     pub servers: Option<ServerConfig>,
@@ -176,6 +181,19 @@ pub struct BenchConfig {
     pub mongo_lag_rate: u32,
     /// Figure 3: how many `SyncWorker`s drain the queue, one per `Partition` (default 1).
     pub lag_workers: u32,
+    /// Figure 7: the leased worker counts of the grid (default 1, 2, 4).
+    pub scale_workers: Vec<u32>,
+    /// Figure 7: the offered writes/s of the grid with a memory primary, climbed until the
+    /// primary or the workers stop keeping up (default 100, 300, 1,000, 3,000, 6,000).
+    pub scale_rates: Vec<u32>,
+    /// Figure 7: the same with MongoDB as the primary (default 10, 30, 100: FerretDB here
+    /// took about 10-30 writes/s).
+    pub scale_mongo_rates: Vec<u32>,
+    /// Figure 7: seconds of load per cell, and seconds of the same load offered first and not
+    /// counted (default 3 and 1).
+    pub scale_load: (u32, u32),
+    /// Figure 7: the workers' lease ttl (default 2 s).
+    pub scale_lease_ttl: std::time::Duration,
     /// Figure 1: `ReconcilerConfig::batch_size` of the timed resync (default: the
     /// reconciler's default).
     pub resync_batch: usize,
@@ -193,6 +211,9 @@ pub struct BenchConfig {
     /// *unsettled* (default 3; 1 in quick mode). Figure 6 is exact and runs in the first
     /// counted pass only.
     pub repeat: usize,
+    /// Leave every Neo4j namespace in place instead of wiping it (to measure a graph's size on
+    /// disk; a note names them). Default off.
+    pub keep_graphs: bool,
     /// One pass first that warms the servers and the process (JIT, plan caches, page cache),
     /// reported apart from the counted passes, never hidden (default on; off in quick mode).
     pub warm_up: bool,
@@ -217,12 +238,18 @@ impl BenchConfig {
             mongo_lag_rate: 20,
             catalog: (50, 100),
             lag_workers: 1,
+            scale_workers: vec![1, 2, 4],
+            scale_rates: vec![100, 300, 1_000, 3_000, 6_000],
+            scale_mongo_rates: vec![10, 30, 100],
+            scale_load: (3, 1),
+            scale_lease_ttl: std::time::Duration::from_secs(2),
             resync_batch: swiftbox_sync::ReconcilerConfig::default().batch_size,
             resync_in_flight: swiftbox_sync::ReconcilerConfig::default().batches_in_flight,
             data_cache: movielens::default_cache(),
             ratings: None,
             repeat: 3,
             warm_up: true,
+            keep_graphs: false,
         }
     }
 
@@ -239,6 +266,11 @@ impl BenchConfig {
             lag_warmup: 0,
             mongo_lag_rate: 10,
             catalog: (10, 20),
+            figures: vec![1, 2, 3, 4, 5, 7],
+            scale_workers: vec![1, 2],
+            scale_rates: vec![50],
+            scale_mongo_rates: vec![10],
+            scale_load: (1, 0),
             repeat: 1,
             warm_up: false,
             ..Self::full(backends, servers)
@@ -311,10 +343,16 @@ pub async fn run(cfg: &BenchConfig) -> Result<Report> {
 /// One pass over the configured figures, on an environment of its own (its databases and
 /// namespaces removed at the end).
 async fn run_pass(cfg: &BenchConfig) -> Result<Report> {
-    let env = Env::new(cfg.servers.clone());
+    let env = Env::new(cfg.servers.clone()).keeping_graphs(cfg.keep_graphs);
     let mut report = Report::default();
     let result = Box::pin(run_in(cfg, &env, &mut report)).await;
     let cleanup = env.cleanup().await;
+    for ns in env.kept_graphs() {
+        report
+            .meta
+            .notes
+            .push(format!("--keep-graphs: Neo4j namespace {ns} left in place"));
+    }
     result?;
     cleanup?;
     Ok(report)
@@ -384,6 +422,28 @@ async fn run_in(cfg: &BenchConfig, env: &Env, report: &mut Report) -> Result<()>
                     label(p, g),
                 ))
                 .await?;
+            }
+        }
+        if cfg.wants(7) {
+            // As figure 3: with the servers, a memory primary first (the graph's limit), then
+            // MongoDB (the primary's).
+            let mut runs = vec![(PrimaryKind::Memory, &cfg.scale_rates)];
+            if *backend == Backend::Servers {
+                runs.push((p, &cfg.scale_mongo_rates));
+            }
+            for (p, rates) in runs {
+                if !rates.is_empty() {
+                    Box::pin(figures::scale::run(
+                        env,
+                        report,
+                        cfg,
+                        rates,
+                        p,
+                        g,
+                        label(p, g),
+                    ))
+                    .await?;
+                }
             }
         }
     }

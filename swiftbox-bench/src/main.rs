@@ -1,10 +1,11 @@
 //! `swiftbox-bench`: runs the benchmark figures, prints a Markdown table and writes JSON.
 //!
 //! ```text
-//! swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] [--figures 1,2,3,4,5,6]
+//! swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] [--figures 1,2,3,4,5,6,7]
 //!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N]
 //!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]
-//!                [--repeat N] [--no-warm-up]
+//!                [--scale-workers 1,2,4] [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N]
+//!                [--repeat N] [--no-warm-up] [--keep-graphs]
 //! ```
 //! By default the timed figures run once as a warm-up (reported apart) and then three counted
 //! times: each row is the median of the counted passes, with their range.
@@ -20,8 +21,9 @@ fn usage(msg: &str) -> ExitCode {
     eprintln!("swiftbox-bench: {msg}");
     eprintln!(
         "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
-         [--figures 1,2,3,4,5,6] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N] [--resync-batch N] \
-         [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR] [--repeat N] [--no-warm-up]"
+         [--figures 1,2,3,4,5,6,7] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N] [--resync-batch N] \
+         [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR] [--scale-workers N,..] \
+         [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N] [--repeat N] [--no-warm-up] [--keep-graphs]"
     );
     ExitCode::from(64)
 }
@@ -92,6 +94,21 @@ fn main() -> ExitCode {
                 "--lag-warmup" => {
                     cfg.lag_warmup = value(arg)?.parse().map_err(|_| "bad --lag-warmup")?;
                 }
+                "--scale-workers" | "--scale-rates" | "--scale-mongo-rates" => {
+                    let list = value(arg)?
+                        .split(',')
+                        .map(|s| s.parse::<u32>().ok().filter(|n| *n > 0))
+                        .collect::<Option<Vec<u32>>>()
+                        .ok_or(format!("bad {arg} (positive integers, comma-separated)"))?;
+                    match arg.as_str() {
+                        "--scale-workers" => cfg.scale_workers = list,
+                        "--scale-rates" => cfg.scale_rates = list,
+                        _ => cfg.scale_mongo_rates = list,
+                    }
+                }
+                "--scale-seconds" => {
+                    cfg.scale_load.0 = value(arg)?.parse().map_err(|_| "bad --scale-seconds")?;
+                }
                 "--lag-workers" => {
                     cfg.lag_workers = value(arg)?.parse().map_err(|_| "bad --lag-workers")?;
                 }
@@ -114,6 +131,7 @@ fn main() -> ExitCode {
                     }
                 }
                 "--no-warm-up" => cfg.warm_up = false,
+                "--keep-graphs" => cfg.keep_graphs = true,
                 other => return Err(format!("unknown argument {other}")),
             }
             Ok(())

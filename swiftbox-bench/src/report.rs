@@ -10,7 +10,8 @@ use crate::quality::{Coverage, TopN};
 /// One measured figure, beside its baseline when it has one.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    /// Figure number (1 resync, 2 write overhead, 3 sync lag, 4/5 queries, 6 recommendation quality).
+    /// Figure number (1 resync, 2 write overhead, 3 sync lag, 4/5 queries, 6 recommendation
+    /// quality, 7 scale-out).
     pub figure: u8,
     /// Dataset scale (`XS`, `S`, `M`, `L`, or `-` when the figure has its own small catalog).
     pub scale: String,
@@ -48,6 +49,36 @@ pub struct Row {
     pub load: f64,
     /// Anything needed to read the row honestly.
     pub note: String,
+    /// Figure 7: the cell and quantity of the row (printed in the figure's own table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<ScaleCell>,
+}
+
+/// Figure 7: one cell of the scale-out grid (workers at an offered write rate) and which of
+/// its quantities a row holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScaleCell {
+    /// Leased workers draining the owed changes.
+    pub workers: u32,
+    /// Offered writes (orders) per second.
+    pub offered: u32,
+    /// The quantity.
+    pub metric: ScaleMetric,
+}
+
+/// What a figure 7 row holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ScaleMetric {
+    /// Writes per second the primary achieved.
+    Achieved,
+    /// Orders per second the workers made visible in the graph.
+    Synced,
+    /// Purchases (order lines) per second the workers wrote into the graph.
+    Purchases,
+    /// Sync lag p50, ms.
+    LagP50,
+    /// Sync lag p99, ms.
+    LagP99,
 }
 
 impl Row {
@@ -79,6 +110,7 @@ impl Row {
             samples: String::new(),
             load: load_average(),
             note: String::new(),
+            cell: None,
         }
     }
 
@@ -112,6 +144,16 @@ impl Row {
     /// Sets the note.
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.note = note.into();
+        self
+    }
+
+    /// Sets the figure 7 cell.
+    pub fn cell(mut self, workers: u32, offered: u32, metric: ScaleMetric) -> Self {
+        self.cell = Some(ScaleCell {
+            workers,
+            offered,
+            metric,
+        });
         self
     }
 }
@@ -314,9 +356,17 @@ impl Report {
     /// warm-up pass's rows apart, then the checks' summary.
     pub fn table(&self) -> String {
         let mut out = rows_table(&self.rows);
+        if self.rows.iter().any(|r| r.cell.is_some()) {
+            let _ = writeln!(out, "\nfigure 7, scale-out (medians, ranges):\n");
+            out.push_str(&scale_table(&self.rows));
+        }
         if !self.warm_up.is_empty() {
             let _ = writeln!(out, "\nwarm-up pass (not counted):\n");
             out.push_str(&rows_table(&self.warm_up));
+            if self.warm_up.iter().any(|r| r.cell.is_some()) {
+                out.push('\n');
+                out.push_str(&scale_table(&self.warm_up));
+            }
         }
         if !self.quality.is_empty() {
             let _ = writeln!(
@@ -378,7 +428,59 @@ impl Report {
     }
 }
 
-/// The Markdown table of `rows`.
+/// Figure 7's table: one line per backend and cell (workers at an offered rate), its
+/// quantities side by side as median (range).
+fn scale_table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| backend | workers | offered writes/s | achieved writes/s | synced orders/s | graph purchases/s | lag p50 ms | lag p99 ms | n | load |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    let mut cells: Vec<(&str, u32, u32)> = Vec::new();
+    for r in rows {
+        if let Some(c) = &r.cell {
+            let key = (r.backend.as_str(), c.workers, c.offered);
+            if !cells.contains(&key) {
+                cells.push(key);
+            }
+        }
+    }
+    for (backend, workers, offered) in cells {
+        let of = |metric: ScaleMetric| {
+            rows.iter().find(|r| {
+                r.backend == backend
+                    && r.cell
+                        == Some(ScaleCell {
+                            workers,
+                            offered,
+                            metric,
+                        })
+            })
+        };
+        let show = |metric: ScaleMetric| match of(metric) {
+            Some(r) => match r.range {
+                Some((lo, hi)) => format!("{} ({}-{})", num(r.value), num(lo), num(hi)),
+                None => num(r.value),
+            },
+            None => String::new(),
+        };
+        let (passes, load) = of(ScaleMetric::Synced).map_or((0, 0.0), |r| (r.passes, r.load));
+        let _ = writeln!(
+            out,
+            "| {backend} | {workers} | {offered} | {} | {} | {} | {} | {} | {passes} | {load:.1} |",
+            show(ScaleMetric::Achieved),
+            show(ScaleMetric::Synced),
+            show(ScaleMetric::Purchases),
+            show(ScaleMetric::LagP50),
+            show(ScaleMetric::LagP99),
+        );
+    }
+    out
+}
+
+/// The Markdown table of `rows`; of figure 7's, only the synced rate (with the cell's notes):
+/// the rest is in [`scale_table`].
 fn rows_table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -386,7 +488,8 @@ fn rows_table(rows: &[Row]) -> String {
         "| fig | scale | backend | measured | value (median, range) | baseline | ratio | goal | met | n | load | note |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for r in rows {
+    let shown = |r: &&Row| !matches!(r.cell, Some(c) if c.metric != ScaleMetric::Synced);
+    for r in rows.iter().filter(shown) {
         let baseline = match (&r.baseline, &r.baseline_what) {
             (Some(v), Some(w)) => format!("{} {} ({w})", num(*v), r.unit),
             _ => String::new(),

@@ -8,7 +8,7 @@ use swiftbox_bench::{run, Backend, BenchConfig, Report, ServerConfig};
 fn assert_complete(report: &Report, backend: &str) {
     let failed = report.failed_checks();
     assert!(failed.is_empty(), "failed checks: {failed:#?}");
-    for figure in [1u8, 2, 3, 4] {
+    for figure in [1u8, 2, 3, 4, 7] {
         assert!(
             report
                 .rows

@@ -1,19 +1,143 @@
 //! Figure 3: time from the primary commit to graph visibility under a sustained write load,
-//! with a `SyncWorker` doing all graph work (deferred mode).
+//! with a `SyncWorker` doing all graph work (deferred mode). Its stores, load and lag
+//! measurement ([`LagStores`], [`offer`], [`Lags`]) are shared with figure 7
+//! ([`super::scale`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use swiftbox_core::prelude::*;
-use swiftbox_core::{GraphStore, OrderId, Partition, Result};
+use swiftbox_core::{GraphStore, OrderId, Partition, ProductId, Result, UserId};
 use swiftbox_sync::{SyncConfig, Synced, WorkerConfig};
 
 use super::{catalog, OrderMaker};
-use crate::env::{Env, GraphKind, PrimaryKind};
-use crate::observed::Observed;
+use crate::env::{Env, GraphHandle, GraphKind, PrimaryHandle, PrimaryKind};
+use crate::observed::{ApplyCall, Observed};
 use crate::report::{Report, Row};
 use crate::stats::Samples;
 use crate::BenchConfig;
+
+/// The decorator the lag figures write through: deferred, its graph observed.
+pub(crate) type LagSynced = Synced<Arc<dyn PrimaryBackend>, Observed<Arc<dyn GraphStore>>>;
+
+/// A fresh primary and graph with the catalog of [`BenchConfig::catalog`] in both (written
+/// through a deferred [`LagSynced`] and drained), the graph observed.
+pub(crate) struct LagStores {
+    pub(crate) primary: PrimaryHandle,
+    graph: GraphHandle,
+    pub(crate) observed: Arc<Observed<Arc<dyn GraphStore>>>,
+    pub(crate) synced: LagSynced,
+    pub(crate) users: Vec<UserId>,
+    pub(crate) products: Vec<ProductId>,
+}
+
+/// The worker settings of the lag figures: no grace, a 10 ms idle poll, the rest default.
+pub(crate) fn worker_config() -> WorkerConfig {
+    WorkerConfig {
+        grace: Duration::ZERO,
+        idle_poll: Duration::from_millis(10),
+        ..WorkerConfig::default()
+    }
+}
+
+impl LagStores {
+    pub(crate) async fn new(
+        env: &Env,
+        cfg: &BenchConfig,
+        primary_kind: PrimaryKind,
+        graph_kind: GraphKind,
+        label: &str,
+    ) -> Result<Self> {
+        let primary = env.primary(primary_kind, label).await?;
+        let graph = env.graph(graph_kind, label).await?;
+        let observed = Arc::new(Observed::new(graph.store.clone()));
+        let synced: LagSynced = Synced::from_arcs(
+            Arc::new(primary.store.clone()),
+            Arc::clone(&observed),
+            SyncConfig::deferred(),
+        );
+        let (users, products) = catalog(&synced, label, cfg.catalog.0, cfg.catalog.1).await?;
+        synced.worker(worker_config())?.drain().await?;
+        Ok(Self {
+            primary,
+            graph,
+            observed,
+            synced,
+            users,
+            products,
+        })
+    }
+
+    /// Deterministic orders over the catalog.
+    pub(crate) fn orders(&self, seed: u64) -> OrderMaker {
+        OrderMaker::new(seed, self.users.clone(), self.products.clone())
+    }
+
+    /// Removes the server-side data now.
+    pub(crate) async fn dispose(self, env: &Env) -> Result<()> {
+        env.dispose_graph(self.graph).await?;
+        env.dispose_primary(self.primary).await
+    }
+}
+
+/// The lags of the orders [`offer`] wrote, as the observed graph saw them.
+pub(crate) struct Lags {
+    /// From `place_order` returning to the graph's `apply` returning with the order.
+    pub(crate) lag: Samples,
+    /// `place_order`'s own latency.
+    pub(crate) write: Samples,
+    /// Orders never applied.
+    pub(crate) invisible: usize,
+    /// Orders applied before their write returned (lag 0).
+    pub(crate) before_ack: usize,
+    /// When the last of them became visible.
+    pub(crate) last_visible: Option<Instant>,
+}
+
+impl Lags {
+    pub(crate) fn of(written: &[Written], observed: &Observed<Arc<dyn GraphStore>>) -> Self {
+        let mut lags = Lags {
+            lag: Samples::new(),
+            write: Samples::new(),
+            invisible: 0,
+            before_ack: 0,
+            last_visible: None,
+        };
+        for (id, done, latency) in written {
+            lags.write.push(*latency);
+            match observed.visible_at(id) {
+                Some(v) => {
+                    if v < *done {
+                        lags.before_ack += 1;
+                    }
+                    lags.lag.push(v.saturating_duration_since(*done));
+                    lags.last_visible = lags.last_visible.max(Some(v));
+                }
+                None => lags.invisible += 1,
+            }
+        }
+        lags
+    }
+}
+
+/// The graph's apply calls in words: how many, their size and time.
+pub(crate) fn applies(calls: &[ApplyCall]) -> String {
+    let mut apply = Samples::new();
+    let mut changes = 0usize;
+    for call in calls {
+        apply.push(call.took);
+        changes += call.changes;
+    }
+    format!(
+        "{} apply calls during the load ({:.1} changes each), apply p50 {:.1} ms, p99 {:.1} ms, \
+         max {:.1} ms",
+        calls.len(),
+        changes as f64 / calls.len().max(1) as f64,
+        apply.p50(),
+        apply.p99(),
+        apply.quantile_ms(1.0)
+    )
+}
 
 pub(crate) async fn run(
     env: &Env,
@@ -26,21 +150,9 @@ pub(crate) async fn run(
 ) -> Result<()> {
     let n = (rate as usize * seconds as usize).max(1);
     crate::progress!("fig3 {backend}: catalog");
-    let primary = env.primary(primary_kind, "lag").await?;
-    let graph = env.graph(graph_kind, "lag").await?;
-    let observed = Arc::new(Observed::new(graph.store.clone()));
-    let synced: Synced<Arc<dyn PrimaryBackend>, Observed<Arc<dyn GraphStore>>> = Synced::from_arcs(
-        Arc::new(primary.store.clone()),
-        Arc::clone(&observed),
-        SyncConfig::deferred(),
-    );
-    let worker_config = WorkerConfig {
-        grace: Duration::ZERO,
-        idle_poll: Duration::from_millis(10),
-        ..WorkerConfig::default()
-    };
-    let (users, products) = catalog(&synced, "lag", cfg.catalog.0, cfg.catalog.1).await?;
-    synced.worker(worker_config.clone())?.drain().await?;
+    let stores = LagStores::new(env, cfg, primary_kind, graph_kind, "lag").await?;
+    let (synced, observed) = (&stores.synced, &stores.observed);
+    let worker_config = worker_config();
     // One worker per partition: each drains only its share of entity ids, so their applies
     // overlap without ever touching the same entity (see `swiftbox_sync::worker`).
     let count = cfg.lag_workers.max(1);
@@ -55,7 +167,7 @@ pub(crate) async fn run(
 
     // Warm-up: the same load for `lag_warmup` seconds, waited out and not counted, so a cold
     // JVM (JIT, first query plans) is not measured as sync lag.
-    let mut maker = OrderMaker::new(11, users, products);
+    let mut maker = stores.orders(11);
     let warm_n = rate as usize * cfg.lag_warmup as usize;
     let mut warm_lines = 0u64;
     if warm_n > 0 {
@@ -63,54 +175,30 @@ pub(crate) async fn run(
             "fig3 {backend}: warm-up, {rate} writes/s for {} s",
             cfg.lag_warmup
         );
-        warm_lines = offer(&synced, &mut maker, rate, warm_n).await?.1;
-        wait_visible(&observed, warm_n).await;
+        warm_lines = offer(synced, &mut maker, rate, warm_n).await?.1;
+        wait_visible(observed, warm_n).await;
     }
     let calls_before = observed.apply_calls().len();
 
     crate::progress!("fig3 {backend}: {rate} writes/s for {seconds} s");
     let start = Instant::now();
-    let (written, lines) = offer(&synced, &mut maker, rate, n).await?;
+    let (written, lines) = offer(synced, &mut maker, rate, n).await?;
     let load_secs = start.elapsed().as_secs_f64();
-    wait_visible(&observed, warm_n + n).await;
+    wait_visible(observed, warm_n + n).await;
     for worker in workers {
         worker.shutdown().await?;
     }
 
-    let mut lag = Samples::new();
-    let mut write = Samples::new();
-    let mut invisible = 0usize;
-    let mut before_ack = 0usize;
-    for (id, done, latency) in &written {
-        write.push(*latency);
-        match observed.visible_at(id) {
-            Some(v) => {
-                if v < *done {
-                    before_ack += 1;
-                }
-                lag.push(v.saturating_duration_since(*done));
-            }
-            None => invisible += 1,
-        }
-    }
-    let timeline = timeline(&written, &observed, start);
+    let Lags {
+        lag,
+        write,
+        invisible,
+        before_ack,
+        ..
+    } = Lags::of(&written, observed);
+    let timeline = timeline(&written, observed, start);
     let calls = observed.apply_calls();
-    let calls = &calls[calls_before.min(calls.len())..];
-    let mut apply = Samples::new();
-    let mut changes = 0usize;
-    for call in calls {
-        apply.push(call.took);
-        changes += call.changes;
-    }
-    let applies = format!(
-        "{} apply calls during the load ({:.1} changes each), apply p50 {:.1} ms, p99 {:.1} ms, \
-         max {:.1} ms",
-        calls.len(),
-        changes as f64 / calls.len().max(1) as f64,
-        apply.p50(),
-        apply.p99(),
-        apply.quantile_ms(1.0)
-    );
+    let applies = applies(&calls[calls_before.min(calls.len())..]);
     let counts = synced.graph().counts().await?;
     report.check(
         format!("fig3 {backend}: every write became visible through the worker"),
@@ -163,16 +251,14 @@ pub(crate) async fn run(
         .samples(format!("{} writes", write.len()))
         .note(format!("p99 {:.2} ms; {load}", write.p99())),
     );
-    env.dispose_graph(graph).await?;
-    env.dispose_primary(primary).await?;
-    Ok(())
+    stores.dispose(env).await
 }
 
 /// Offers `n` orders at `rate` per second, open loop (write i starts at i / rate seconds,
 /// whatever the earlier ones are doing); returns each order's id, when its write returned and
 /// its latency, and the number of order lines written.
-async fn offer(
-    synced: &Synced<Arc<dyn PrimaryBackend>, Observed<Arc<dyn GraphStore>>>,
+pub(crate) async fn offer(
+    synced: &LagSynced,
     maker: &mut OrderMaker,
     rate: u32,
     n: usize,
@@ -202,10 +288,10 @@ async fn offer(
 }
 
 /// An order written by [`offer`]: id, when the write returned, its latency.
-type Written = (OrderId, Instant, Duration);
+pub(crate) type Written = (OrderId, Instant, Duration);
 
 /// Waits (at most 60 s) until `n` orders are visible in the graph.
-async fn wait_visible(observed: &Observed<Arc<dyn GraphStore>>, n: usize) {
+pub(crate) async fn wait_visible(observed: &Observed<Arc<dyn GraphStore>>, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while observed.visible_count() < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -214,7 +300,7 @@ async fn wait_visible(observed: &Observed<Arc<dyn GraphStore>>, n: usize) {
 
 /// Where the slow writes are in time: how many writes waited over 100 ms for the graph, in how
 /// many of the load's seconds, and the worst second.
-fn timeline(
+pub(crate) fn timeline(
     written: &[Written],
     observed: &Observed<Arc<dyn GraphStore>>,
     start: Instant,

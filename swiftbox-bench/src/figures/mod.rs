@@ -5,6 +5,7 @@ pub(crate) mod lag;
 pub(crate) mod quality;
 pub(crate) mod queries;
 pub(crate) mod resync;
+pub(crate) mod scale;
 pub(crate) mod writes;
 
 use swiftbox_core::{
