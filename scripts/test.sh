@@ -27,9 +27,12 @@ cd "$ROOT"
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 
-# In CI: no colours, no progress bars, full backtraces on failure.
+# In CI: no colours, no progress bars, full backtraces on failure, and no incremental build
+# caches (a clean checkout builds once; the caches only cost disk: 26 GB in a working
+# checkout here, and a full disk took the test Neo4j down in one CI run).
 if [[ -n "${CI:-}" ]]; then
   export CARGO_TERM_COLOR=never CARGO_TERM_PROGRESS_WHEN=never
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
   export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 fi
 
