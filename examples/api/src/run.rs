@@ -11,6 +11,7 @@
 //! | `SWIFTBOX_REQUEST_TIMEOUT_SECS` | how long a request may run before it is answered 503 `timeout` ([`ApiConfig::request_timeout`]) | 30 |
 //! | `SWIFTBOX_MONGO_URI` + `SWIFTBOX_NEO4J_URI` (both or neither; see `MongoConfig::from_env` and `Neo4jConfig::from_env` for the rest) | MongoDB + Neo4j | unset: in-memory stores |
 //! | `SWIFTBOX_RESERVATION_RECOVERY_SECS` | seconds between passes giving back stock that abandoned order placements left reserved (a client that disconnected mid-order); one pass runs at start | 60 |
+//! | `SWIFTBOX_SYNC_WORKER` | `off`: this process runs no sync worker (the inline apply still runs; another process's worker must catch up what it could not apply). More workers stop helping past the graph's write limit (docs/SCALING.md) | `on` |
 //! | `SWIFTBOX_LEASE_TTL_SECS` | the sync worker shares the owed changes with the other processes on the same primary store by lease (`swiftbox_sync::lease`); a process gone this long has its share taken over | 10 |
 //! | `SWIFTBOX_WORKER_ID` | this process's name among the workers (printable ASCII, no `/`) | `<pid>-<random>` |
 //! | `SWIFTBOX_RESERVATION_STALE_SECS` | age in seconds after which such a reservation is given back; must exceed the longest a placement can take | 600 |
@@ -225,6 +226,15 @@ pub async fn run() -> Result<(), StartError> {
     }
 }
 
+/// Whether this process runs a sync worker: `SWIFTBOX_SYNC_WORKER` `on` (default) or `off`.
+fn run_worker_from_env() -> Result<bool, StartError> {
+    match env("SWIFTBOX_SYNC_WORKER").as_deref() {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(format!("SWIFTBOX_SYNC_WORKER must be on or off, not {other:?}").into()),
+    }
+}
+
 /// The sync worker's leases from `SWIFTBOX_LEASE_TTL_SECS` and `SWIFTBOX_WORKER_ID`.
 fn lease_from_env() -> Result<LeaseConfig, StartError> {
     let mut lease = LeaseConfig::default();
@@ -284,10 +294,18 @@ pub async fn serve_synced<P: PrimaryBackend, G: GraphStore>(
     // Stock that placements cut short left reserved comes back: at start, then periodically.
     let recovery =
         ReservationRecovery::new(std::sync::Arc::clone(&synced), maintenance_from_env()?)?.spawn();
-    // Several processes on one primary store share its owed changes by lease.
-    let worker = synced
-        .leased_worker(WorkerConfig::default(), lease_from_env()?)?
-        .spawn();
+    // Several processes on one primary store share its owed changes by lease; past the
+    // graph's write limit, run the worker in fewer processes than serve (SWIFTBOX_SYNC_WORKER).
+    let worker = if run_worker_from_env()? {
+        Some(
+            synced
+                .leased_worker(WorkerConfig::default(), lease_from_env()?)?
+                .spawn(),
+        )
+    } else {
+        println!("no sync worker in this process (SWIFTBOX_SYNC_WORKER=off): another process must run one");
+        None
+    };
     // Recommendations read neighbour lists; this keeps them in step with purchases.
     let refresher = synced
         .neighbour_refresher(NeighbourConfig::default())?
@@ -316,7 +334,10 @@ pub async fn serve_synced<P: PrimaryBackend, G: GraphStore>(
     sampler.abort();
     println!("shutting down: waiting for the sync worker");
     // Stop the worker also when serving failed (for example the address was taken).
-    let stopped = worker.shutdown().await;
+    let stopped = match worker {
+        Some(w) => w.shutdown().await,
+        None => Ok(()),
+    };
     let recovery_stopped = recovery.shutdown().await;
     let refresher_stopped = refresher.shutdown().await;
     served?;

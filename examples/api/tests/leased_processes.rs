@@ -1,5 +1,5 @@
 //! Issue 19: three API processes on one MongoDB-wire store and one Neo4j share the owed
-//! changes by lease (`swiftbox_sync::lease`, the service's default worker); one is killed with
+//! changes by lease (a fourth serves with `SWIFTBOX_SYNC_WORKER=off` and must stay out) (`swiftbox_sync::lease`, the service's default worker); one is killed with
 //! SIGKILL while a writer keeps writing. Every change must reach the graph, the killed
 //! process's partitions must be taken over (the time it took is printed, not asserted), and
 //! the survivors, stopped with SIGINT, must give their leases back.
@@ -95,7 +95,8 @@ async fn three_api_processes_share_the_sync_by_lease_and_survive_a_sigkill() {
     );
 
     let mut processes = Processes(BTreeMap::new());
-    for i in 0..3 {
+    // p3 serves but runs no worker (SWIFTBOX_SYNC_WORKER=off): it must never hold a lease.
+    for i in 0..4 {
         let id = format!("p{i}");
         let child = Command::new(env!("CARGO_BIN_EXE_api"))
             .env("SWIFTBOX_ADDR", "127.0.0.1:0")
@@ -107,6 +108,7 @@ async fn three_api_processes_share_the_sync_by_lease_and_survive_a_sigkill() {
             .env("SWIFTBOX_NEO4J_NAMESPACE", &namespace)
             .env("SWIFTBOX_LEASE_TTL_SECS", "3")
             .env("SWIFTBOX_WORKER_ID", &id)
+            .env("SWIFTBOX_SYNC_WORKER", if i == 3 { "off" } else { "on" })
             .env("RUST_LOG", "warn")
             .env_remove("SWIFTBOX_ADMIN_USERNAME")
             .env_remove("SWIFTBOX_ADMIN_PASSWORD")
@@ -158,6 +160,11 @@ async fn three_api_processes_share_the_sync_by_lease_and_survive_a_sigkill() {
     })
     .await;
     eprintln!("p2 SIGKILLed; its partitions taken over after {takeover:?}");
+    let members = must(primary.lease_records("sync/member/").await, "members");
+    assert!(
+        members.iter().all(|r| r.owner.as_deref() != Some("p3")),
+        "the process without a worker never joined: {members:?}"
+    );
     assert_in_sync(&primary, &graph).await;
 
     // SIGINT: a clean shutdown gives the leases back.
