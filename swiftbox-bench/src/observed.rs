@@ -65,6 +65,14 @@ impl<G: GraphStore> Observed<G> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<G: GraphStore> GraphStore for Observed<G> {
+    async fn apply_bulk(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+        self.inner.apply_bulk(changes).await
+    }
+
+    async fn rebuild_projections(&self) -> Result<()> {
+        self.inner.rebuild_projections().await
+    }
+
     async fn apply(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
         let started = Instant::now();
         let report = self.inner.apply(changes).await?;

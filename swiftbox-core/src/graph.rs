@@ -643,6 +643,30 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug + 'static {
         ))
     }
 
+    /// Applies `changes` as [`GraphStore::apply`] does (same outcomes, same report), but may
+    /// leave what the graph derives from purchases (popularity counters, recent buyers, trend
+    /// buckets, the marks of neighbour lists) behind until [`GraphStore::rebuild_projections`]:
+    /// queries read them stale meanwhile. For a bulk load (a resync into an empty graph), where
+    /// keeping them row by row costs more than one rebuild at the end. Concurrent [`apply`]
+    /// calls stay correct: the rebuild counts what is committed, under each product's lock.
+    ///
+    /// The default is [`GraphStore::apply`].
+    ///
+    /// [`apply`]: GraphStore::apply
+    async fn apply_bulk(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+        self.apply(changes).await
+    }
+
+    /// Rebuilds every projection from the graph's purchases, exactly (each product under its
+    /// own lock, so concurrent applies neither lose nor double a count), and marks every
+    /// purchased product's neighbour list for [`GraphStore::refresh_neighbours`]. Call it once
+    /// after [`GraphStore::apply_bulk`] calls.
+    ///
+    /// The default does nothing (for stores whose `apply_bulk` is `apply`).
+    async fn rebuild_projections(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Forgets the tombstones of `entities` (the versions of their deletions), so that the next
     /// upsert of each applies whatever its version; entities in the graph are not touched.
     /// Returns how many tombstones were removed.
@@ -677,4 +701,6 @@ forward_through_pointers!(GraphStore {
     fn ping(&self) -> Result<()>;
     fn refresh_neighbours(&self, limit: usize) -> Result<NeighbourRefresh>;
     fn forget_tombstones(&self, entities: &[EntityRef]) -> Result<u64>;
+    fn apply_bulk(&self, changes: &[GraphChange]) -> Result<ApplyReport>;
+    fn rebuild_projections(&self) -> Result<()>;
 });

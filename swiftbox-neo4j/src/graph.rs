@@ -245,6 +245,15 @@ impl Neo4jGraph {
         .await
     }
 
+    /// [`GraphStore::rebuild_projections`](swiftbox_core::GraphStore::rebuild_projections):
+    /// [`Neo4jGraph::recount_product_stats`], then every purchased product's neighbour list
+    /// marked. Every recount statement write-locks the product's counter node before it counts,
+    /// so an apply committing meanwhile is counted once, by one side or the other.
+    pub(crate) async fn rebuild_all_projections(&self) -> Result<()> {
+        self.recount_product_stats().await?;
+        self.mark_all_neighbours().await
+    }
+
     /// Recomputes every product's popularity counters from its `PURCHASED` relationships:
     /// `purchases` (number of relationships), `units` (sum of their `quantity`) and `buyers`
     /// (number of distinct users with at least one).

@@ -17,6 +17,16 @@ impl GraphStore for Neo4jGraph {
         self.apply_changes(changes).await
     }
 
+    #[tracing::instrument(skip_all, fields(changes = changes.len()))]
+    async fn apply_bulk(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+        self.apply_bulk_changes(changes).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn rebuild_projections(&self) -> Result<()> {
+        self.rebuild_all_projections().await
+    }
+
     #[tracing::instrument(skip(self), fields(user = %user, product = %product))]
     async fn record_view(
         &self,

@@ -34,6 +34,14 @@ impl Drop for Wiped {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl GraphStore for Wiped {
+    async fn apply_bulk(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+        self.0.apply_bulk(changes).await
+    }
+
+    async fn rebuild_projections(&self) -> Result<()> {
+        self.0.rebuild_projections().await
+    }
+
     async fn apply(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
         self.0.apply(changes).await
     }

@@ -171,10 +171,15 @@ async fn shop() -> Option<Neo4jGraph> {
 
 /// The units the popularity counters hold (1 + 3 per copy of [`two_items`] counted).
 async fn units_sold(g: &Neo4jGraph) -> f64 {
+    popular_total(g, swiftbox_core::PopularityMetric::Units).await
+}
+
+/// The sum of what the popularity counters hold by `metric`, over the (at most 10) products.
+async fn popular_total(g: &Neo4jGraph, metric: swiftbox_core::PopularityMetric) -> f64 {
     let popular = g
         .popular(&swiftbox_core::PopularQuery {
             category: None,
-            metric: swiftbox_core::PopularityMetric::Units,
+            metric,
             limit: 10,
         })
         .await
@@ -320,5 +325,56 @@ async fn a_mark_committed_while_a_list_is_computed_stays() {
         done.marked, 2,
         "product 1 must stay marked beside product 2: {done:?}"
     );
+    g.wipe().await.expect("wipe");
+}
+
+/// A recount (as `rebuild_projections` runs after a bulk load) that starts while an apply's
+/// new line and its counter move are uncommitted, holding the product's counter node: the
+/// recount must wait for that lock *before* it counts, and so count the line once. A recount
+/// that counted first (the statement before the bulk load's rebuild) saw one line, waited at
+/// its `SET`, and then wrote the old count over the apply's move: one purchase lost.
+#[tokio::test]
+async fn a_recount_waits_for_an_uncommitted_line_and_counts_it_once() {
+    let Some(g) = graph("race_recount").await else {
+        return;
+    };
+    let catalog = vec![up(category(0, 1)), up(user(1, 1)), up(product(1, 0, 1))];
+    apply(g.clone(), catalog).await;
+    apply(g.clone(), vec![up(order(1, 1, &[(1, 1)], now(), 1))]).await;
+
+    let _one = ONE_RACE.lock().await;
+    let (raw, ns) = buckets::raw(&g).await;
+    let mut holder = raw.start_txn().await.expect("holder");
+    // An apply in flight: its counter move first (the projection locks the node), then a line.
+    let line = "MATCH (s:`{ns}_SwiftboxProductStats` {id: $p})
+                SET s.purchases = s.purchases + 1, s.units = s.units + 2
+                WITH s
+                MATCH (u:`{ns}_User` {id: $u}), (p:`{ns}_Product` {id: $p})
+                CREATE (u)-[:`{ns}_PURCHASED` {order_id: $o, quantity: 2, price: 100,
+                        currency: 'EUR', timestamp: $ts, version: 1}]->(p)";
+    holder
+        .run(
+            neo4rs::query(&line.replace("{ns}", &ns))
+                .param("p", product_id(1).to_string())
+                .param("u", user_id(1).to_string())
+                .param("o", swiftbox_core::OrderId::from_u128(2).to_string())
+                .param("ts", now().timestamp_millis()),
+        )
+        .await
+        .expect("hold an uncommitted line");
+    let recount = tokio::spawn({
+        let g = g.clone();
+        async move { g.recount_product_stats().await }
+    });
+    wait_for_waiters(&raw, &ns, 1, false).await;
+    assert!(!recount.is_finished(), "the recount did not wait");
+    holder.commit().await.expect("release");
+    recount.await.expect("task").expect("recount");
+    assert_eq!(
+        popular_total(&g, swiftbox_core::PopularityMetric::Purchases).await,
+        2.0,
+        "the committed line and the held one, once each"
+    );
+    assert_eq!(units_sold(&g).await, 3.0);
     g.wipe().await.expect("wipe");
 }

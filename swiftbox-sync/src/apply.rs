@@ -12,8 +12,22 @@ pub(crate) async fn apply_within<G: GraphStore + ?Sized>(
     changes: &[GraphChange],
     timeout: Duration,
 ) -> Result<ApplyReport> {
+    apply_within_as(graph, changes, timeout, false).await
+}
+
+/// [`apply_within`], through [`GraphStore::apply_bulk`] when `bulk`.
+pub(crate) async fn apply_within_as<G: GraphStore + ?Sized>(
+    graph: &G,
+    changes: &[GraphChange],
+    timeout: Duration,
+    bulk: bool,
+) -> Result<ApplyReport> {
     let started = std::time::Instant::now();
-    let outcome = tokio::time::timeout(timeout, graph.apply(changes)).await;
+    let outcome = if bulk {
+        tokio::time::timeout(timeout, graph.apply_bulk(changes)).await
+    } else {
+        tokio::time::timeout(timeout, graph.apply(changes)).await
+    };
     let label = match &outcome {
         Ok(Ok(_)) => "ok",
         Ok(Err(_)) => "error",

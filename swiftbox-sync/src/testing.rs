@@ -238,6 +238,17 @@ impl<G: GraphStore> GraphStore for FaultyGraph<G> {
         self.inner.apply(changes).await
     }
 
+    /// Fails as [`FaultyGraph::apply`] would (a bulk load is an apply to the faults).
+    async fn apply_bulk(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+        self.faults.check_apply(changes).await?;
+        self.inner.apply_bulk(changes).await
+    }
+
+    async fn rebuild_projections(&self) -> Result<()> {
+        self.faults.check_call("rebuild_projections").await?;
+        self.inner.rebuild_projections().await
+    }
+
     async fn record_view(
         &self,
         user: &UserId,

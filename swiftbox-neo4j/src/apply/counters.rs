@@ -59,13 +59,19 @@ CALL (row) {
 SET s.buyers = s.buyers + buyers";
 
 /// Recomputes the counters of the products `$ids` from their `PURCHASED` relationships,
-/// creating missing counter nodes (one batch of a recount, its own transaction).
+/// creating missing counter nodes (one batch of a recount, its own transaction). The counter
+/// node is write-locked (its first `SET`) *before* the lines are counted, as the projection
+/// statement locks it before it moves the counts: an apply that commits meanwhile is either
+/// counted here (it committed before the lock) or moves the recounted values after this
+/// commits (it waited for the lock), never neither nor both.
 const RECOUNT: &str = "
 UNWIND $ids AS id
 MATCH (p:%Product% {id: id})
-OPTIONAL MATCH (p)<-[r:%PURCHASED%]-(b)
-WITH p, count(r) AS purchases, sum(r.quantity) AS units, count(DISTINCT b) AS buyers
 MERGE (s:%SwiftboxProductStats% {id: p.id})
+SET s.purchases = coalesce(s.purchases, 0)
+WITH p, s
+OPTIONAL MATCH (p)<-[r:%PURCHASED%]-(b)
+WITH s, count(r) AS purchases, sum(r.quantity) AS units, count(DISTINCT b) AS buyers
 SET s.purchases = purchases, s.units = units, s.buyers = buyers";
 
 /// Deletes counter nodes whose product is gone (only a hand edit leaves one).

@@ -261,6 +261,17 @@ fn projections(
 
 impl Neo4jGraph {
     pub(crate) async fn apply_changes(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+        self.apply_with(changes, true).await
+    }
+
+    /// [`GraphStore::apply_bulk`](swiftbox_core::GraphStore::apply_bulk): the entity statements
+    /// alone, without the projection statement; `rebuild_projections` makes up for it.
+    pub(crate) async fn apply_bulk_changes(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+        self.apply_with(changes, false).await
+    }
+
+    /// Applies `changes`; with `project`, the projection statement ends the transaction.
+    async fn apply_with(&self, changes: &[GraphChange], project: bool) -> Result<ApplyReport> {
         let (entities, winners) = collapse(changes)?;
         let mut order: Vec<usize> = winners.values().copied().collect();
         order.sort_unstable();
@@ -312,7 +323,11 @@ impl Neo4jGraph {
             Vec::new()
         } else {
             self.write_txn_then("apply", queries, |results| {
-                projections(&st.projections, changes, &lines, results)
+                if project {
+                    projections(&st.projections, changes, &lines, results)
+                } else {
+                    Ok(None)
+                }
             })
             .await?
         };

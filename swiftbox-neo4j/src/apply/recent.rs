@@ -71,10 +71,13 @@ pub(crate) fn fill_recent(template: &str) -> String {
 }
 
 /// Recomputes the recent-buyer lists of the counter nodes of the products `$ids` (one batch
-/// of a recount, its own transaction).
+/// of a recount, its own transaction), after write-locking each counter node (its first
+/// `SET`), as the counters' recount does and for the same reason.
 pub(crate) const RECOUNT: &str = "
 UNWIND $ids AS id
 MATCH (s:%SwiftboxProductStats% {id: id})
+SET s.recent = coalesce(s.recent, [])
+WITH s, id
 OPTIONAL MATCH (p:%Product% {id: id})
 %RECENT_OF%
 SET s.recent = entries";

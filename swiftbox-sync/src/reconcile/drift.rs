@@ -233,7 +233,19 @@ impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
 
     /// Applies `changes`, restoring tombstoned live entities when some upserts were ignored.
     pub(super) async fn write(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
-        let mut applied = apply_within(&*self.graph, changes, self.config.apply_timeout).await?;
+        self.write_as(changes, false).await
+    }
+
+    /// [`Self::write`], through [`GraphStore::apply_bulk`] when `bulk` (see
+    /// [`Reconciler::resync`]).
+    pub(super) async fn write_as(
+        &self,
+        changes: &[GraphChange],
+        bulk: bool,
+    ) -> Result<ApplyReport> {
+        let mut applied =
+            crate::apply::apply_within_as(&*self.graph, changes, self.config.apply_timeout, bulk)
+                .await?;
         if applied.stale > 0 {
             let restored = self.restore_tombstoned(changes).await?;
             applied.applied += restored.applied;
@@ -507,6 +519,14 @@ mod tests {
     #[async_trait::async_trait]
     #[deny(clippy::missing_trait_methods)]
     impl GraphStore for RacingGraph {
+        async fn apply_bulk(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
+            self.inner.apply_bulk(changes).await
+        }
+
+        async fn rebuild_projections(&self) -> Result<()> {
+            self.inner.rebuild_projections().await
+        }
+
         async fn apply(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
             self.inner.apply(changes).await
         }

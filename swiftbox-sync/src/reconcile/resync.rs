@@ -69,6 +69,10 @@ pub struct ResyncReport {
     /// changes were written again: split in smaller calls, or after a pause when already at
     /// [`super::ReconcilerConfig::min_batch_size`].
     pub retried: u64,
+    /// Whether the run loaded the graph in bulk ([`GraphStore::apply_bulk`], then one
+    /// [`GraphStore::rebuild_projections`]): it does when the graph held no entity at its start,
+    /// and when it resumes a checkpoint.
+    pub bulk: bool,
 }
 
 impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
@@ -84,6 +88,12 @@ impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
     /// down to [`super::ReconcilerConfig::min_batch_size`], and the call size grows back after
     /// successes; so a big resync on a cold graph completes rather than failing for its batch
     /// size.
+    ///
+    /// A graph that holds no entity when the run starts is loaded in bulk
+    /// ([`GraphStore::apply_bulk`]: the graph's projections, such as popularity counters and
+    /// trend buckets, are not kept row by row) and its projections are rebuilt once at the end
+    /// ([`GraphStore::rebuild_projections`]); so is a run that resumes a checkpoint. Popular,
+    /// trending and recommendation queries read stale projections until that rebuild.
     ///
     /// `from` resumes an interrupted run (`None` starts over). After every batch `progress` gets
     /// a [`ResyncProgress`] whose checkpoint is where to resume; keep the last one: if this
@@ -101,7 +111,21 @@ impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
             return Err(Error::invalid("checkpoint.kind", "unknown kind"));
         }
         let totals = self.primary.sync_stats().await?.entities;
-        let mut report = ResyncReport::default();
+        // A graph with nothing in it (a first resync, a lost graph) is loaded in bulk, its
+        // projections rebuilt once at the end rather than row by row; a resumed run too, since
+        // the run it resumes may have been one (a rebuild is exact either way).
+        let bulk = from != ResyncCheckpoint::start()
+            || self
+                .graph
+                .counts()
+                .await?
+                .entities
+                .values()
+                .all(|n| *n == 0);
+        let mut report = ResyncReport {
+            bulk,
+            ..ResyncReport::default()
+        };
         for (kinds_done, kind) in EntityKind::ALL.into_iter().enumerate().skip(first) {
             let after = if kinds_done == first {
                 from.after.clone()
@@ -161,7 +185,7 @@ impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
                 loop {
                     if in_flight.len() < self.config.batches_in_flight {
                         if let Some((changes, last)) = pending.take() {
-                            in_flight.push_back(self.write_batch(changes, last, &size));
+                            in_flight.push_back(self.write_batch(changes, last, &size, bulk));
                         }
                     }
                     // Read on once the batch is on its way; at the end of the kind, only once
@@ -188,10 +212,15 @@ impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
                 progress(&state);
             }
         }
+        if bulk {
+            tracing::info!("resync written in bulk; rebuilding the graph's projections");
+            self.graph.rebuild_projections().await?;
+        }
         tracing::info!(
             upserted = report.upserted,
             deleted = report.deleted,
             deferred = report.deferred.len(),
+            bulk,
             "resync done"
         );
         Ok(report)
@@ -237,8 +266,9 @@ impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
         changes: Vec<GraphChange>,
         last: Option<String>,
         size: &CallSize,
+        bulk: bool,
     ) -> Written {
-        let result = self.write_in_calls(&changes, size).await;
+        let result = self.write_in_calls(&changes, size, bulk).await;
         (changes, last, result)
     }
 
@@ -248,7 +278,12 @@ impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
     /// made again after a pause, [`super::ReconcilerConfig::retries_at_min`] times at most.
     /// A graph that does not answer, an error at the floor after the last retry, and any
     /// error that is not retryable (or of the primary store) end the batch with that error.
-    async fn write_in_calls(&self, changes: &[GraphChange], size: &CallSize) -> Result<Wrote> {
+    async fn write_in_calls(
+        &self,
+        changes: &[GraphChange],
+        size: &CallSize,
+        bulk: bool,
+    ) -> Result<Wrote> {
         let mut wrote = Wrote::default();
         let mut rest = changes;
         let mut failures_at_floor = 0;
@@ -256,7 +291,7 @@ impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
             let n = size.get().min(rest.len());
             let (call, tail) = rest.split_at(n);
             wrote.calls += 1;
-            let err = match self.write(call).await {
+            let err = match self.write_as(call, bulk).await {
                 Ok(applied) => {
                     wrote.acked += self.ack_written(call, &applied).await?;
                     wrote.applied.applied += applied.applied;
@@ -406,6 +441,51 @@ mod tests {
 
     use super::*;
     use crate::ReconcilerConfig;
+
+    /// Bulk is chosen for an empty graph and for a resumed run, not for a graph that holds
+    /// entities; a bulk run calls `rebuild_projections` once, at the end (seen through a
+    /// `FaultyGraph` that fails that call: the run fails after writing everything).
+    #[tokio::test]
+    async fn an_empty_graph_is_loaded_in_bulk_and_rebuilt_once() {
+        let shop = DemoShop::generate(&ShopSpec::tiny());
+        let store = Arc::new(MemoryStore::new());
+        shop.load_into(&*store).await.unwrap();
+        // A first run counts the graph calls a bulk resync makes; in a second, on a fresh
+        // graph, the last of them (the rebuild) fails.
+        let counted = Arc::new(crate::testing::FaultyGraph::new(MemoryGraph::new()));
+        let first = Reconciler::new(Arc::clone(&store), Arc::clone(&counted))
+            .resync(None, |_| {})
+            .await
+            .unwrap();
+        assert!(first.bulk);
+        let calls = counted.faults().calls();
+        let store = Arc::new(MemoryStore::new());
+        shop.load_into(&*store).await.unwrap();
+        let graph = Arc::new(crate::testing::FaultyGraph::new(MemoryGraph::new()));
+        let reconciler = Reconciler::new(Arc::clone(&store), Arc::clone(&graph));
+        graph.faults().fail_nth_call(calls);
+        let err = reconciler.resync(None, |_| {}).await.unwrap_err();
+        assert!(err.to_string().contains("rebuild_projections"), "{err}");
+        assert_eq!(
+            store.sync_stats().await.unwrap().owed,
+            0,
+            "everything written first"
+        );
+        // The graph holds entities now: a fresh run is not bulk; a resumed one is.
+        let again = reconciler.resync(None, |_| {}).await.unwrap();
+        assert!(!again.bulk);
+        let resumed = reconciler
+            .resync(
+                Some(ResyncCheckpoint {
+                    kind: EntityKind::Order,
+                    after: None,
+                }),
+                |_| {},
+            )
+            .await
+            .unwrap();
+        assert!(resumed.bulk);
+    }
 
     /// Several batches of a kind in flight write the same graph as one at a time, settle every
     /// owed change, and report checkpoints in id order.
