@@ -84,11 +84,8 @@ cached_install "$MODULES" browser-modules playwright-core install_modules
 # --- the demo service --------------------------------------------------------------
 
 log "building the dashboard demo"
-cargo build -q -p swiftbox-api-example --example dashboard_demo
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \
-  | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).target_directory))')"
-DEMO_BIN="$TARGET_DIR/debug/examples/dashboard_demo"
-[[ -x "$DEMO_BIN" ]] || die "no demo binary at $DEMO_BIN"
+DEMO_BIN="$(example_binary example dashboard_demo)"
+TARGET_DIR="${DEMO_BIN%/debug/examples/dashboard_demo}"
 
 # --- the test ----------------------------------------------------------------------
 

@@ -89,11 +89,7 @@ cached_install "$VENV" fuzz-api-venv schemathesis make_venv
 # --- the service ------------------------------------------------------------------
 
 log "building the API service"
-cargo build -q -p swiftbox-api-example --bin api
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-API_BIN="$TARGET_DIR/debug/api"
-[[ -x "$API_BIN" ]] || die "no service binary at $API_BIN"
+API_BIN="$(example_binary bin api)"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/swiftbox-fuzz-api.XXXXXX")"
 service_pid=""

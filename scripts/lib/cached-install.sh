@@ -1,4 +1,5 @@
-# Sourced by scripts/fuzz-api.sh and scripts/browser.sh: a tool installed once into a directory
+# Sourced by scripts/fuzz-api.sh and scripts/browser.sh: `example_binary` (below), and a tool
+# installed once into a directory
 # of its own under the cache dir (a virtual environment, node modules), whose name ends in
 # `-<hash of the pins>`, so a new pin makes a new directory.
 #
@@ -28,4 +29,17 @@ cached_install() {
     done
   fi
   exec 8>&-
+}
+
+# Builds the example API crate's `KIND` target `NAME` (`--bin api`, `--example dashboard_demo`)
+# and prints the path of its debug binary (in cargo's own target directory, wherever
+# CARGO_TARGET_DIR puts it). The caller defines `die`.
+example_binary() {
+  local kind=$1 name=$2 target sub=""
+  cargo build -q -p swiftbox-api-example "--$kind" "$name" >&2 || die "building $name failed"
+  target="$(cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+  [[ "$kind" == example ]] && sub="examples/"
+  [[ -x "$target/debug/$sub$name" ]] || die "no binary at $target/debug/$sub$name"
+  printf '%s\n' "$target/debug/$sub$name"
 }

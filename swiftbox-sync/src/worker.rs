@@ -506,7 +506,14 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
             return Ok(());
         }
         let due = self.primary.set_aside_changes(&query).await?;
-        for o in &due {
+        // One look at the leases for all of them, not one per retry (a leased worker's fence
+        // reads every partition record); a success is fenced again as it is acknowledged.
+        let ours: HashSet<&EntityRef> = self
+            .fence(due.iter().map(|o| &o.entity).collect(), report)
+            .await?
+            .into_iter()
+            .collect();
+        for o in due.iter().filter(|o| ours.contains(&o.entity)) {
             report.fetched += 1;
             report.retried += 1;
             let changes = [o.change.clone()];
@@ -530,9 +537,6 @@ impl<P: PrimaryBackend, G: GraphStore> SyncWorker<P, G> {
                 }
                 Err(err) => err.to_string(),
             };
-            if self.fence(vec![&o.entity], report).await?.is_empty() {
-                continue;
-            }
             let next =
                 policy.next_retry_at(o.retries.saturating_add(1), swiftbox_core::time::now());
             let retries = self
