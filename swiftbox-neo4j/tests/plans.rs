@@ -122,3 +122,49 @@ async fn apply_guards_are_read_after_locking_unique_seeks() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     g.wipe().await.expect("wipe");
 }
+
+/// A statement whose plan is kept (`CYPHER replan=skip`, the apply module's `NO_REPLAN`) keeps
+/// the plan Neo4j made on the first call, usually on an empty namespace: it must consist of
+/// seeks only, so that no amount of data added later can make it slower per row. Planned here
+/// on an empty namespace, as a new shop's first apply plans it.
+#[tokio::test]
+async fn kept_plans_are_made_of_seeks_on_an_empty_graph() {
+    let Some(g) = common::graph("kept_plans").await else {
+        return;
+    };
+    let statements = g.cypher_statements();
+    let kept: Vec<(&str, &str)> = statements
+        .iter()
+        .filter(|(_, text)| text.trim_start().starts_with("CYPHER replan=skip"))
+        .copied()
+        .collect();
+    let names: Vec<&str> = kept.iter().map(|(n, _)| *n).collect();
+    // The two statements of every order apply (docs/performance-notes.md, "Neo4j plan caching").
+    assert_eq!(
+        names,
+        ["apply.upsert.order", "apply.projections"],
+        "the statements whose plans are kept"
+    );
+    let mut b = bolt().await;
+    // The check of the checker: a label with no index is scanned.
+    let ns = namespace(&g);
+    let scan = b.explain(&format!(
+        "MATCH (n:`{ns}_User`) WHERE n.username = $u RETURN n"
+    ));
+    assert!(
+        scan.operators().iter().any(|(op, _)| op.contains("Scan")),
+        "{:?}",
+        scan.operators()
+    );
+    let mut failures = Vec::new();
+    for (name, text) in kept {
+        let operators = b.explain(text).operators();
+        for (op, details) in &operators {
+            if op.contains("Scan") || op.contains("CartesianProduct") {
+                failures.push(format!("{name}: {op} {details}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    g.wipe().await.expect("wipe");
+}

@@ -17,6 +17,7 @@ use swiftbox_core::graph::PurchasedItem;
 use swiftbox_core::{EntityKind, EntityRef, GraphRecord, Result};
 
 use super::buckets::{check_quantity, fill_buckets};
+use super::NO_REPLAN;
 use crate::error;
 use crate::graph::{param, Neo4jGraph};
 use crate::schema::Schema;
@@ -302,7 +303,9 @@ fn upsert_statement(schema: &Schema, kind: EntityKind) -> String {
             .replace("%NODE%", "%User%")
             .replace("%SET%", "n.username = row.username, n.email = row.email"),
         EntityKind::Product => PRODUCT_UPSERT.to_owned(),
-        EntityKind::Order => ORDER_UPSERT.replace("%LOCK%", LOCK),
+        // Every lookup is a seek whatever the statistics (hinted where not unique): its plan
+        // is kept, so a growing graph does not stall order applies while Neo4j replans.
+        EntityKind::Order => format!("{NO_REPLAN}{}", ORDER_UPSERT.replace("%LOCK%", LOCK)),
         EntityKind::Review => REVIEW_UPSERT.to_owned(),
     };
     schema.cypher(&fill_buckets(&text))

@@ -71,17 +71,20 @@ pub(crate) mod recent;
 
 use entities::{dedup_items, Line};
 
-/// Prefix of the projection statement ([`PROJECTIONS`]): keep the cached plan instead of
-/// replanning it when the graph's statistics drift, so that an apply does not wait while
-/// Neo4j replans.
+/// Prefix of the projection statement ([`PROJECTIONS`]) and the order upsert
+/// ([`entities`]): keep the cached plan instead of replanning it when the graph's statistics
+/// drift, so that an apply does not wait 200-400 ms while Neo4j replans (a graph that grows
+/// from empty, as a new shop or a fresh namespace does, drifts every few seconds).
 ///
-/// Only a statement whose every possible plan is index seeks on uniqueness constraints,
-/// whatever the statistics, may carry it: the projection statement (its `MATCH` on the counter
-/// node's unique `id`, its bucket `MERGE` on the unique `(product, hour)` key). The entity
-/// upserts must not: a plan frozen while the graph is empty can get slower with every
+/// Only a statement whose every possible plan is index seeks, whatever the statistics, may
+/// carry it: the projection statement (its `MATCH` on the counter node's unique `id`, its
+/// bucket `MERGE` on the unique `(product, hour)` key) and the order upsert (unique seeks on
+/// the lock, tombstone, user and products, and `USING INDEX` on its one non-unique lookup,
+/// the lines by `order_id`). A statement with a lookup the planner may turn into a scan or an
+/// expansion must not: a plan frozen while the graph is empty can then get slower with every
 /// relationship added, for good. Why, and what it costs: `docs/performance-notes.md`, "Neo4j
 /// plan caching".
-const NO_REPLAN: &str = "CYPHER replan=skip ";
+pub(crate) const NO_REPLAN: &str = "CYPHER replan=skip ";
 
 /// The projection statement that ends every apply transaction that added or removed
 /// `PURCHASED` lines: one row per product ([`Tally::rows`]), in product id order. Its first
