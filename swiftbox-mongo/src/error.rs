@@ -139,8 +139,26 @@ pub(crate) fn map(kind: EntityKind, e: mongodb::error::Error) -> Error {
     map_other(e)
 }
 
+/// What a marker of ours inside a driver error means, in words (the driver's own `Display` of
+/// a custom error says only "Custom user error").
+fn marker_message(e: &mongodb::error::Error) -> Option<&'static str> {
+    if e.get_custom::<OperationTimedOut>().is_some() {
+        Some("the operation did not finish within the operation timeout")
+    } else if e.get_custom::<LockTimeout>().is_some() {
+        Some("a document lock stayed taken by other writers for longer than the operation timeout")
+    } else if e.get_custom::<LockLost>().is_some() {
+        Some("a document lock was taken over while it was held (its lease ran out); the write was fenced and may not have been applied")
+    } else {
+        None
+    }
+}
+
 /// Maps a driver error that is not about an entity (connect, ping, migrations).
 pub(crate) fn map_other(e: mongodb::error::Error) -> Error {
+    if let Some(message) = marker_message(&e) {
+        tracing::warn!(error = message, "mongodb unavailable");
+        return Error::unavailable(STORE, message);
+    }
     if is_unavailable(&e) {
         tracing::warn!(error = %e, "mongodb unavailable");
         Error::unavailable(STORE, e)
@@ -163,6 +181,21 @@ mod tests {
     fn timeouts_and_custom_markers_are_unavailable() {
         let e = mongodb::error::Error::custom(OperationTimedOut);
         assert!(map_other(e).is_retryable());
+        for (e, says) in [
+            (
+                mongodb::error::Error::custom(LockTimeout),
+                "document lock stayed taken",
+            ),
+            (mongodb::error::Error::custom(LockLost), "taken over"),
+            (
+                mongodb::error::Error::custom(OperationTimedOut),
+                "operation timeout",
+            ),
+        ] {
+            let mapped = map(EntityKind::Product, e);
+            assert!(mapped.is_retryable(), "{mapped}");
+            assert!(mapped.to_string().contains(says), "{mapped}");
+        }
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
         let e = mongodb::error::Error::from(ErrorKind::Io(std::sync::Arc::new(io)));
         assert!(map_other(e).is_retryable());

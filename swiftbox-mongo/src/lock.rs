@@ -60,6 +60,19 @@
 //! `deleteMany` the same way, with one token for the batch (the server's `localTime` read
 //! before the locks were inserted).
 //!
+//! # Waiting
+//!
+//! A lock someone else holds is asked for again with capped, jittered backoff, and each
+//! refusal costs the server a failed insert and a read of the holder. So the writers of one
+//! store (and its clones) that want the same document first queue in process, in arrival
+//! order ([`keyed_lock`]), and only the first of them asks the server; the next asks once it
+//! has given the lock back. The server then sees one contender per process and document
+//! instead of one per waiting call: at 100 orders/s over a 100-product catalogue on FerretDB,
+//! the refused inserts had grown to about 1,500 a second and orders failed with
+//! [`LockTimeout`] (`docs/performance-notes.md`, "FerretDB: lock documents"). The wait in the
+//! queue is bounded by the operation timeout, as the wait for the server's lock is. Other
+//! processes still wait with backoff, and a holder that died is still taken over by its lease.
+//!
 //! # Dropped calls
 //!
 //! A call dropped while it holds or asks for a lock (a caller's timeout, a client that
@@ -314,6 +327,15 @@ impl MongoStore {
         if !self.document_locks() {
             return self.run_raw(op(Fence::NONE)).await;
         }
+        // This process's writers of one document queue here, first come first served, and
+        // only the first asks the server (module docs, "Waiting"). Held until the lock is
+        // given back.
+        let _queued = tokio::time::timeout(
+            self.config().operation_timeout,
+            self.lock_queue.lock_owned(key.clone()),
+        )
+        .await
+        .map_err(|_| mongodb::error::Error::custom(LockTimeout))?;
         let (held, mut guard) = loop {
             let (held, guard) = self.acquire(&key).await?;
             // Half the lease gone already (a slow server, a paused process): take it afresh

@@ -40,8 +40,17 @@ fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
 }
 
-/// The indexes of one collection.
-pub(crate) fn indexes(kind: EntityKind) -> Vec<IndexModel> {
+/// The index on products' reservation markers, which FerretDB does not get: see [`indexes`].
+const RESERVATIONS_INDEX: &str = "reservations";
+
+/// The indexes of one collection on MongoDB (`ferretdb` false) or FerretDB.
+///
+/// FerretDB gets no index on `reservations`: it indexes an array as one value (MongoDB indexes
+/// each element), and on PostgreSQL an index row is limited to 2,704 bytes, so once a hot
+/// product carried about fifty markers of orders in flight every update of it failed
+/// (SQLSTATE 54000). FerretDB 1.x would not use the index for `recover_reservations`'s `$type`
+/// filter anyway.
+pub(crate) fn indexes(kind: EntityKind, ferretdb: bool) -> Vec<IndexModel> {
     // Every collection: owed changes by age (owed_changes, sync_stats), set-aside counts.
     let mut v = vec![
         index(doc! { "owed_since": 1, "_id": 1 }, "owed", false),
@@ -62,7 +71,9 @@ pub(crate) fn indexes(kind: EntityKind) -> Vec<IndexModel> {
                 false,
             ));
             // Crash recovery of stock reservations (OrderStore::recover_reservations).
-            v.push(index(doc! { "reservations": 1 }, "reservations", false));
+            if !ferretdb {
+                v.push(index(doc! { "reservations": 1 }, RESERVATIONS_INDEX, false));
+            }
         }
         EntityKind::Order => {
             v.push(index(doc! { "user": 1, "_id": 1 }, "by_user", false));
@@ -92,8 +103,9 @@ pub(crate) fn indexes(kind: EntityKind) -> Vec<IndexModel> {
 ///
 /// Only the missing ones: FerretDB 1.24.2 drops the connection (a server-side panic, "slice
 /// bounds out of range") on a `createIndexes` batch naming indexes that already exist, so
-/// the existing names are listed first. A missing collection simply has no indexes yet.
-pub(crate) async fn migrate(db: &Database) -> mongodb::error::Result<()> {
+/// the existing names are listed first. A missing collection simply has no indexes yet. On
+/// FerretDB the `reservations` index of earlier versions is dropped (see [`indexes`]).
+pub(crate) async fn migrate(db: &Database, ferretdb: bool) -> mongodb::error::Result<()> {
     let existing_collections = db.list_collection_names().await?;
     for kind in EntityKind::ALL {
         let name = collection_name(kind);
@@ -103,7 +115,13 @@ pub(crate) async fn migrate(db: &Database) -> mongodb::error::Result<()> {
         } else {
             Vec::new()
         };
-        for model in indexes(kind) {
+        if ferretdb
+            && kind == EntityKind::Product
+            && existing.iter().any(|e| e == RESERVATIONS_INDEX)
+        {
+            coll.drop_index(RESERVATIONS_INDEX).await?;
+        }
+        for model in indexes(kind, ferretdb) {
             let wanted = model
                 .options
                 .as_ref()

@@ -27,6 +27,11 @@ pub struct MongoStore {
     db: Database,
     op_timeout: Duration,
     locks: bool,
+    /// Whether the server is FerretDB (its `buildInfo` says so).
+    ferretdb: bool,
+    /// This store's (and its clones') writers waiting for a document lock, queued per lock
+    /// key so that only the first asks the server (see the `lock` module, "Waiting").
+    pub(crate) lock_queue: std::sync::Arc<keyed_lock::r#async::KeyedLock<String>>,
     config: MongoConfig,
 }
 
@@ -102,17 +107,22 @@ impl MongoStore {
         let mut store = Self {
             db,
             op_timeout: config.operation_timeout,
-            locks: config.document_locks.unwrap_or(false),
+            locks: false,
+            ferretdb: false,
+            lock_queue: std::sync::Arc::new(keyed_lock::r#async::KeyedLock::new()),
             config,
         };
-        if store.config.document_locks.is_none() {
-            let info = store
-                .run_raw(store.db.run_command(doc! { "buildInfo": 1 }))
-                .await
-                .map_err(error::map_other)?;
-            store.locks = crate::lock::is_ferretdb(&info);
-            tracing::debug!(document_locks = store.locks, "server detected");
-        }
+        let info = store
+            .run_raw(store.db.run_command(doc! { "buildInfo": 1 }))
+            .await
+            .map_err(error::map_other)?;
+        store.ferretdb = crate::lock::is_ferretdb(&info);
+        store.locks = store.config.document_locks.unwrap_or(store.ferretdb);
+        tracing::debug!(
+            ferretdb = store.ferretdb,
+            document_locks = store.locks,
+            "server detected"
+        );
         store.migrate().await?;
         Ok(store)
     }
@@ -121,7 +131,7 @@ impl MongoStore {
     /// [`MongoStore::connect`] calls it.
     #[tracing::instrument(skip(self), fields(db = %self.config.database), err(Display))]
     pub async fn migrate(&self) -> Result<()> {
-        self.run_raw(schema::migrate(&self.db))
+        self.run_raw(schema::migrate(&self.db, self.ferretdb))
             .await
             .map_err(error::map_other)
     }
