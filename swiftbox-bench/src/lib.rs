@@ -176,9 +176,9 @@ pub struct BenchConfig {
     /// Figure 3: seconds of the same load offered first as a warm-up, waited out and not
     /// counted (default 3; 0 in quick mode).
     pub lag_warmup: u32,
-    /// Figure 3's load with MongoDB as the primary: writes per second (what it can sustain);
-    /// 0 skips that run.
-    pub mongo_lag_rate: u32,
+    /// Figure 3's loads with MongoDB as the primary: writes per second, one run per rate (the
+    /// lock path's scaling, issue 18 part 4); empty (`--mongo-lag-rate 0`) skips them.
+    pub mongo_lag_rates: Vec<u32>,
     /// Figure 3: how many `SyncWorker`s drain the queue, one per `Partition` (default 1).
     pub lag_workers: u32,
     /// Figure 7: the leased worker counts of the grid (default 1, 2, 4).
@@ -235,7 +235,7 @@ impl BenchConfig {
             write_orders: (5_000, 300),
             lag_load: (500, 10),
             lag_warmup: 3,
-            mongo_lag_rate: 20,
+            mongo_lag_rates: vec![20, 50, 100],
             catalog: (50, 100),
             lag_workers: 1,
             scale_workers: vec![1, 2, 4],
@@ -264,7 +264,7 @@ impl BenchConfig {
             write_orders: (20, 10),
             lag_load: (50, 1),
             lag_warmup: 0,
-            mongo_lag_rate: 10,
+            mongo_lag_rates: vec![10],
             catalog: (10, 20),
             figures: vec![1, 2, 3, 4, 5, 7],
             scale_workers: vec![1, 2],
@@ -398,8 +398,7 @@ async fn run_in(cfg: &BenchConfig, env: &Env, report: &mut Report) -> Result<()>
                     label(m, g),
                 ))
                 .await?;
-                let rate = cfg.mongo_lag_rate;
-                if rate > 0 {
+                for &rate in &cfg.mongo_lag_rates {
                     Box::pin(figures::lag::run(
                         env,
                         report,

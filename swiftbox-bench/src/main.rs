@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] [--figures 1,2,3,4,5,6,7]
-//!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N]
+//!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N,...]
 //!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]
 //!                [--scale-workers 1,2,4] [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N]
 //!                [--repeat N] [--no-warm-up] [--keep-graphs]
@@ -21,7 +21,7 @@ fn usage(msg: &str) -> ExitCode {
     eprintln!("swiftbox-bench: {msg}");
     eprintln!(
         "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
-         [--figures 1,2,3,4,5,6,7] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N] [--resync-batch N] \
+         [--figures 1,2,3,4,5,6,7] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N,...] [--resync-batch N] \
          [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR] [--scale-workers N,..] \
          [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N] [--repeat N] [--no-warm-up] [--keep-graphs]"
     );
@@ -89,7 +89,13 @@ fn main() -> ExitCode {
                     }
                 }
                 "--mongo-lag-rate" => {
-                    cfg.mongo_lag_rate = value(arg)?.parse().map_err(|_| "bad --mongo-lag-rate")?;
+                    let list = value(arg)?
+                        .split(',')
+                        .map(|s| s.parse::<u32>().ok())
+                        .collect::<Option<Vec<u32>>>()
+                        .ok_or("bad --mongo-lag-rate (integers, comma-separated; 0 skips)")?;
+                    // `0` alone (the old spelling) skips the MongoDB runs.
+                    cfg.mongo_lag_rates = list.into_iter().filter(|r| *r > 0).collect();
                 }
                 "--lag-warmup" => {
                     cfg.lag_warmup = value(arg)?.parse().map_err(|_| "bad --lag-warmup")?;

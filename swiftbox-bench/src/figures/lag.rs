@@ -217,7 +217,7 @@ pub(crate) async fn run(
         3,
         "-",
         backend,
-        format!("sync lag p99 (deferred, {count} worker(s))"),
+        format!("sync lag p99 at {rate} writes/s (deferred, {count} worker(s))"),
         lag.p99(),
         "ms",
     )
@@ -239,17 +239,30 @@ pub(crate) async fn run(
         );
     }
     report.rows.push(row);
+    let write_row = |what: String, value: f64| {
+        Row::new(3, "-", backend, what, value, "ms")
+            .samples(format!("{} writes", write.len()))
+            .note(load.clone())
+    };
+    report.rows.push(write_row(
+        format!("place_order at {rate} writes/s p50"),
+        write.p50(),
+    ));
+    report.rows.push(write_row(
+        format!("place_order at {rate} writes/s p99"),
+        write.p99(),
+    ));
     report.rows.push(
         Row::new(
             3,
             "-",
             backend,
-            "place_order under that load p50",
-            write.p50(),
-            "ms",
+            format!("achieved writes/s at {rate} offered"),
+            achieved,
+            "writes/s",
         )
-        .samples(format!("{} writes", write.len()))
-        .note(format!("p99 {:.2} ms; {load}", write.p99())),
+        .samples(format!("{n} orders"))
+        .note(load.clone()),
     );
     stores.dispose(env).await
 }

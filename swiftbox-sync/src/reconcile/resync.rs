@@ -73,6 +73,9 @@ pub struct ResyncReport {
     /// [`GraphStore::rebuild_projections`]): it does when the graph held no entity at its start,
     /// and when it resumes a checkpoint.
     pub bulk: bool,
+    /// Of the run's time, how long the one [`GraphStore::rebuild_projections`] of a bulk load
+    /// took (zero when the run did not load in bulk).
+    pub rebuild_time: std::time::Duration,
 }
 
 impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
@@ -214,7 +217,9 @@ impl<P: PrimaryBackend, G: GraphStore> Reconciler<P, G> {
         }
         if bulk {
             tracing::info!("resync written in bulk; rebuilding the graph's projections");
+            let started = std::time::Instant::now();
             self.graph.rebuild_projections().await?;
+            report.rebuild_time = started.elapsed();
         }
         tracing::info!(
             upserted = report.upserted,
