@@ -59,6 +59,7 @@ fn started() -> std::time::Instant {
 }
 
 pub mod baseline;
+pub mod compare;
 pub mod env;
 mod figures;
 pub mod movielens;

@@ -6,16 +6,36 @@
 //!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]
 //!                [--scale-workers 1,2,4] [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N]
 //!                [--repeat N] [--no-warm-up] [--keep-graphs]
+//! swiftbox-bench --compare A.json B.json [C.json ...]
 //! ```
 //! By default the timed figures run once as a warm-up (reported apart) and then three counted
 //! times: each row is the median of the counted passes, with their range.
 //! The servers backend is used when `SWIFTBOX_MONGO_URI` and `SWIFTBOX_NEO4J_URI` are set
 //! (`eval "$(scripts/servers.sh start)"`), unless `--backends` says otherwise. Exits with 1 when
 //! a store fails, 2 when a correctness check fails, 64 on a bad argument.
+//!
+//! `--compare` reads the JSON reports of several runs and prints, per measurement, whether
+//! every run's median lies within every other run's range of passes, and whether the goal
+//! verdicts agree (`swiftbox_bench::compare`).
 
 use std::process::ExitCode;
 
 use swiftbox_bench::{run, Backend, BenchConfig, Scale, ServerConfig};
+
+/// `--compare A.json B.json ...`: prints whether the runs reproduce one another.
+fn compare(paths: &[String]) -> ExitCode {
+    let texts: Result<Vec<String>, String> = paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}")))
+        .collect();
+    match texts.and_then(|t| swiftbox_bench::compare::compare(&t)) {
+        Ok(table) => {
+            print!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => usage(&msg),
+    }
+}
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("swiftbox-bench: {msg}");
@@ -30,6 +50,9 @@ fn usage(msg: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--compare") {
+        return compare(&args[1..]);
+    }
     let servers = ServerConfig::from_env();
     let default_backends = if servers.is_some() {
         vec![Backend::Memory, Backend::Servers]

@@ -35,9 +35,20 @@ pub struct Row {
     pub goal: Option<String>,
     /// Whether the goal is met (in every pass, when several were run).
     pub met: Option<bool>,
-    /// Several passes disagreed on the goal: met in some, missed in others.
+    /// The goal is not settled by the passes: met in some and missed in others, or the spread
+    /// of the passes (of the value or the ratio) is wider than the median's distance to the
+    /// goal's bound on it (see [`Row::bounds`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unsettled: bool,
+    /// The goal's bound on the value (e.g. below 100 for "p99 < 100 ms"), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_bound: Option<Bound>,
+    /// The goal's bound on the ratio (e.g. at least 10 for ">= 10x"), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_bound: Option<Bound>,
+    /// The lowest and highest ratio of the passes, when there were several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_range: Option<(f64, f64)>,
     /// Passes behind the value (the median of theirs), and their lowest and highest value.
     pub passes: usize,
     /// The lowest and highest value of the passes, when there were several.
@@ -52,6 +63,59 @@ pub struct Row {
     /// Figure 7: the cell and quantity of the row (printed in the figure's own table).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cell: Option<ScaleCell>,
+}
+
+/// One numeric part of a goal: a quantity must stay below, or reach at least, a number.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Bound {
+    /// Met when the quantity is below the number.
+    Below(f64),
+    /// Met when the quantity is at most the number.
+    AtMost(f64),
+    /// Met when the quantity is at least the number.
+    AtLeast(f64),
+}
+
+/// How the passes stand against one [`Bound`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Every pass meets it, and the spread is narrower than the distance to it.
+    Met,
+    /// Every pass misses it, and the spread is narrower than the distance to it.
+    Missed,
+    /// The passes disagree, or their spread is wider than the median's distance to it.
+    Close,
+}
+
+impl Bound {
+    fn meets(self, x: f64) -> bool {
+        match self {
+            Bound::Below(b) => x < b,
+            Bound::AtMost(b) => x <= b,
+            Bound::AtLeast(b) => x >= b,
+        }
+    }
+
+    fn number(self) -> f64 {
+        match self {
+            Bound::Below(b) | Bound::AtMost(b) | Bound::AtLeast(b) => b,
+        }
+    }
+
+    /// Where passes with these values stand, their median being `median`.
+    fn standing(self, values: &[f64], median: f64) -> Standing {
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let close = hi - lo > (median - self.number()).abs();
+        match (
+            values.iter().all(|v| self.meets(*v)),
+            values.iter().all(|v| !self.meets(*v)),
+        ) {
+            (true, _) if !close => Standing::Met,
+            (_, true) if !close => Standing::Missed,
+            _ => Standing::Close,
+        }
+    }
 }
 
 /// Figure 7: one cell of the scale-out grid (workers at an offered write rate) and which of
@@ -105,6 +169,9 @@ impl Row {
             goal: None,
             met: None,
             unsettled: false,
+            value_bound: None,
+            ratio_bound: None,
+            ratio_range: None,
             passes: 1,
             range: None,
             samples: String::new(),
@@ -132,6 +199,16 @@ impl Row {
     pub fn goal(mut self, goal: impl Into<String>, met: bool) -> Self {
         self.goal = Some(goal.into());
         self.met = Some(met);
+        self
+    }
+
+    /// Sets the goal's bounds on the value and on the ratio (`Bound::Below(100.0)` for "p99 <
+    /// 100 ms"), by which passes whose spread is wider than the distance to a bound leave the
+    /// goal *unsettled* (issue 18: such a figure is not "met"), unless another bound is
+    /// clearly missed.
+    pub fn bounds(mut self, value: Option<Bound>, ratio: Option<Bound>) -> Self {
+        self.value_bound = value;
+        self.ratio_bound = ratio;
         self
     }
 
@@ -269,8 +346,9 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 impl Row {
     /// One row from the same measurement's rows of several passes: the median value, baseline
-    /// and ratio, the range of the values, and the goal met only when every pass met it
-    /// (unsettled when some did and some did not).
+    /// and ratio, the ranges of the values and ratios, and the goal met only when every pass
+    /// met it; *unsettled* when some passes met it and some did not, or when the spread of
+    /// the values (or ratios) is wider than their median's distance to the goal's bound.
     fn merged(group: &[Row]) -> Row {
         let first = &group[0];
         if group.len() == 1 {
@@ -280,19 +358,42 @@ impl Row {
             let v: Vec<f64> = group.iter().filter_map(f).collect();
             (!v.is_empty()).then(|| median(v))
         };
+        let range = |v: &[f64]| {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (lo, hi)
+        };
         let values: Vec<f64> = group.iter().map(|r| r.value).collect();
-        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let ratios: Vec<f64> = group.iter().filter_map(|r| r.ratio).collect();
+        let (lo, hi) = range(&values);
+        let ratio_range = (ratios.len() == group.len()).then(|| range(&ratios));
+        let value = median(values.clone());
+        let ratio = some(|r| r.ratio);
         let mets: Vec<bool> = group.iter().filter_map(|r| r.met).collect();
         let met = (mets.len() == group.len()).then(|| mets.iter().all(|m| *m));
+        let mut standings = Vec::new();
+        if let Some(b) = first.value_bound {
+            standings.push(b.standing(&values, value));
+        }
+        if let (Some(b), Some(r)) = (first.ratio_bound, ratio) {
+            if ratios.len() == group.len() {
+                standings.push(b.standing(&ratios, r));
+            }
+        }
+        let missed = standings.contains(&Standing::Missed);
+        let unsettled = met.is_some()
+            && !missed
+            && ((mets.iter().any(|m| *m) && mets.iter().any(|m| !*m))
+                || standings.contains(&Standing::Close));
         Row {
-            value: median(values),
+            value,
             baseline: some(|r| r.baseline),
-            ratio: some(|r| r.ratio),
+            ratio,
             met,
-            unsettled: mets.iter().any(|m| *m) && mets.iter().any(|m| !*m),
+            unsettled,
             passes: group.len(),
             range: Some((lo, hi)),
+            ratio_range,
             load: median(group.iter().map(|r| r.load).collect()),
             ..first.clone()
         }
@@ -535,7 +636,7 @@ fn rows_table(rows: &[Row]) -> String {
 }
 
 /// A number with about three significant digits.
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     let a = v.abs();
     if a >= 1000.0 {
         format!("{v:.0}")
@@ -598,6 +699,64 @@ mod tests {
         assert_eq!(merged.checks.len(), 3);
         assert_eq!(merged.failed_checks().len(), 1);
         assert!(merged.table().contains("unsettled"));
+    }
+
+    /// Issue 18: a figure whose spread is wider than its distance to the goal is unsettled,
+    /// even when every pass met the goal.
+    #[test]
+    fn a_spread_wider_than_the_distance_to_the_bound_is_unsettled() {
+        let lag = |v: f64| {
+            let mut r = Report::default();
+            r.rows.push(
+                Row::new(3, "-", "x", "lag p99", v, "ms")
+                    .goal("p99 < 100 ms", v < 100.0)
+                    .bounds(Some(Bound::Below(100.0)), None),
+            );
+            r
+        };
+        // Met in all three, but 55..99 is wider than 100 - 71.
+        let close = Report::merge(vec![lag(55.0), lag(71.0), lag(99.0)]);
+        assert_eq!(close.rows[0].met, Some(true));
+        assert!(close.rows[0].unsettled);
+        // Met in all three, tight: 14..15 is narrower than 100 - 14.4.
+        let tight = Report::merge(vec![lag(14.0), lag(14.4), lag(15.0)]);
+        assert!(!tight.rows[0].unsettled);
+        // The same on the ratio.
+        let ratio = |x: f64| {
+            let mut r = Report::default();
+            r.rows.push(
+                Row::new(4, "M", "x", "p99", 5.0, "ms")
+                    .ratio(x, "baseline / graph")
+                    .goal(">= 10x", x >= 10.0)
+                    .bounds(None, Some(Bound::AtLeast(10.0))),
+            );
+            r
+        };
+        let wide = Report::merge(vec![ratio(11.0), ratio(19.0), ratio(30.0)]);
+        assert_eq!(wide.rows[0].ratio_range, Some((11.0, 30.0)));
+        assert!(
+            wide.rows[0].unsettled,
+            "19 is 9 from the bound, the spread 19"
+        );
+        assert!(wide.table().contains("unsettled"));
+        // A compound goal with one part clearly missed is missed, not unsettled.
+        let both = |v: f64, x: f64| {
+            let mut r = Report::default();
+            r.rows.push(
+                Row::new(1, "M", "x", "resync", v, "/s")
+                    .ratio(x, "resync / per-change")
+                    .goal(">= 20x and >= 30,000/s", x >= 20.0 && v >= 30_000.0)
+                    .bounds(Some(Bound::AtLeast(30_000.0)), Some(Bound::AtLeast(20.0))),
+            );
+            r
+        };
+        let missed = Report::merge(vec![
+            both(19_000.0, 18.0),
+            both(21_000.0, 21.0),
+            both(22_000.0, 19.0),
+        ]);
+        assert_eq!(missed.rows[0].met, Some(false));
+        assert!(!missed.rows[0].unsettled, "30,000/s is clearly missed");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::compare;
 use super::resync::Prepared;
 use crate::baseline::PrimaryOnly;
 use crate::env::GraphKind;
-use crate::report::{QueryPoint, Report, Row};
+use crate::report::{Bound, QueryPoint, Report, Row};
 use crate::stats::Samples;
 use crate::{BenchConfig, Scale};
 
@@ -307,10 +307,14 @@ pub(crate) async fn run(
         ));
         let ratio = b99 / g99.max(1e-6);
         if p.graph_kind == GraphKind::Neo4j && scale == Scale::M {
-            row = row.goal("p99 < 20 ms and >= 10x", g99 < 20.0 && ratio >= 10.0);
+            row = row
+                .goal("p99 < 20 ms and >= 10x", g99 < 20.0 && ratio >= 10.0)
+                .bounds(Some(Bound::Below(20.0)), Some(Bound::AtLeast(10.0)));
         }
         if figure == 5 {
-            row = row.goal("p99 < 5 ms", g99 < 5.0);
+            row = row
+                .goal("p99 < 5 ms", g99 < 5.0)
+                .bounds(Some(Bound::Below(5.0)), None);
         }
         report.rows.push(row);
         report.query_points.push(QueryPoint {

@@ -12,7 +12,7 @@ use swiftbox_sync::{SyncConfig, Synced, WorkerConfig};
 use super::{catalog, OrderMaker};
 use crate::env::{Env, GraphKind, PrimaryKind};
 use crate::observed::Observed;
-use crate::report::{Report, Row};
+use crate::report::{Bound, Report, Row};
 use crate::stats::Samples;
 use crate::BenchConfig;
 
@@ -168,7 +168,9 @@ pub(crate) async fn run(
                 .ratio(ratio, "synced / plain")
                 .samples(format!("{} / {}", s.len(), base.len()));
             if servers {
-                row = row.goal(format!("<= {goal}x"), ratio <= goal);
+                row = row
+                    .goal(format!("<= {goal}x"), ratio <= goal)
+                    .bounds(None, Some(Bound::AtMost(goal)));
             }
             if idx == 1 {
                 row = row.note(inline_note.clone());

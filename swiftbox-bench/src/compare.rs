@@ -1,0 +1,220 @@
+//! `swiftbox-bench --compare A.json B.json ...`: whether runs reproduce one another.
+//!
+//! A measurement (figure, scale, backend, what) *reproduces* when the median of every run lies
+//! within the range of the passes of every other run: each run's stated spread covers the
+//! others' results. Runs of one pass have no spread, so their medians must be equal. A weaker
+//! test is also shown: every two runs' ranges of passes *overlap*. The spread of the runs'
+//! medians (highest over lowest, in percent) says how far apart the runs are whatever their
+//! own spreads. The goal verdicts of the runs are compared too: a goal that is met in one run
+//! and missed or unsettled in another has not settled.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// One measurement of one run.
+#[derive(Debug, Clone)]
+struct Measured {
+    value: f64,
+    range: (f64, f64),
+    unit: String,
+    verdict: &'static str,
+}
+
+/// The key of a measurement across runs.
+type Key = (u64, String, String, String);
+
+fn verdict(row: &Value) -> &'static str {
+    if row.get("unsettled").and_then(Value::as_bool) == Some(true) {
+        return "unsettled";
+    }
+    match row.get("met").and_then(Value::as_bool) {
+        Some(true) => "met",
+        Some(false) => "missed",
+        None => "",
+    }
+}
+
+/// The rows of one run's JSON report, in their order.
+fn rows(text: &str) -> Result<Vec<(Key, Measured)>, String> {
+    let json: Value = serde_json::from_str(text).map_err(|e| format!("not a bench report: {e}"))?;
+    let rows = json
+        .get("rows")
+        .and_then(Value::as_array)
+        .ok_or("not a bench report: no rows")?;
+    let s = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    rows.iter()
+        .map(|r| {
+            let value = r
+                .get("value")
+                .and_then(Value::as_f64)
+                .ok_or("a row without a value")?;
+            let range = match r.get("range").and_then(Value::as_array) {
+                Some(lohi) if lohi.len() == 2 => (
+                    lohi[0].as_f64().unwrap_or(value),
+                    lohi[1].as_f64().unwrap_or(value),
+                ),
+                _ => (value, value),
+            };
+            let figure = r.get("figure").and_then(Value::as_u64).unwrap_or(0);
+            Ok((
+                (figure, s(r, "scale"), s(r, "backend"), s(r, "what")),
+                Measured {
+                    value,
+                    range,
+                    unit: s(r, "unit"),
+                    verdict: verdict(r),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The comparison of the runs `texts` (their JSON reports) as a Markdown table and a summary.
+pub fn compare(texts: &[String]) -> Result<String, String> {
+    if texts.len() < 2 {
+        return Err("--compare needs at least two reports".into());
+    }
+    let runs: Vec<Vec<(Key, Measured)>> =
+        texts.iter().map(|t| rows(t)).collect::<Result<_, _>>()?;
+    let mut out = String::new();
+    let head: Vec<String> = (1..=runs.len()).map(|i| format!("run {i}")).collect();
+    let _ = writeln!(
+        out,
+        "| fig | scale | backend | measured | {} | medians' spread | reproduces | ranges overlap | goal |",
+        head.join(" | ")
+    );
+    let _ = writeln!(out, "|{}", "---|".repeat(8 + runs.len()));
+    let (mut total, mut reproduced, mut overlapping, mut unsteady_goals) = (0, 0, 0, Vec::new());
+    for (key, _) in &runs[0] {
+        let found: Vec<&Measured> = runs
+            .iter()
+            .filter_map(|run| run.iter().find(|(k, _)| k == key).map(|(_, m)| m))
+            .collect();
+        if found.len() != runs.len() {
+            continue;
+        }
+        total += 1;
+        let covered = found.iter().enumerate().all(|(i, a)| {
+            found
+                .iter()
+                .enumerate()
+                .all(|(j, b)| i == j || (b.range.0 <= a.value && a.value <= b.range.1))
+        });
+        if covered {
+            reproduced += 1;
+        }
+        let overlap = found.iter().all(|a| {
+            found
+                .iter()
+                .all(|b| a.range.0 <= b.range.1 && b.range.0 <= a.range.1)
+        });
+        if overlap {
+            overlapping += 1;
+        }
+        let medians: Vec<f64> = found.iter().map(|m| m.value).collect();
+        let lo = medians.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = medians.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let spread = if lo.abs() > 0.0 {
+            (hi - lo) / lo.abs() * 100.0
+        } else {
+            0.0
+        };
+        let verdicts: Vec<&str> = found.iter().map(|m| m.verdict).collect();
+        let goal = if verdicts.iter().all(|v| v.is_empty()) {
+            String::new()
+        } else if verdicts.windows(2).all(|w| w[0] == w[1]) {
+            format!("{} in every run", verdicts[0])
+        } else {
+            unsteady_goals.push(format!("fig {} {} {} {}", key.0, key.1, key.2, key.3));
+            format!("**differs**: {}", verdicts.join(" / "))
+        };
+        let cells: Vec<String> = found
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} ({}-{}) {}",
+                    crate::report::num(m.value),
+                    crate::report::num(m.range.0),
+                    crate::report::num(m.range.1),
+                    m.unit
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {spread:.0}% | {} | {} | {goal} |",
+            key.0,
+            key.1,
+            key.2,
+            key.3,
+            cells.join(" | "),
+            if covered { "yes" } else { "**no**" },
+            if overlap { "yes" } else { "**no**" },
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{reproduced} of {total} measurements reproduce (every run's median within every other run's range of passes), \
+         {overlapping} of {total} have overlapping ranges; {} goal verdict(s) differ between runs{}",
+        unsteady_goals.len(),
+        if unsteady_goals.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", unsteady_goals.join("; "))
+        }
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What, median, range of passes, goal met.
+    type TestRow<'a> = (&'a str, f64, (f64, f64), Option<bool>);
+
+    fn report(rows: &[TestRow<'_>]) -> String {
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|(what, v, (lo, hi), met)| {
+                serde_json::json!({
+                    "figure": 4, "scale": "M", "backend": "neo4j", "what": what,
+                    "value": v, "unit": "ms", "range": [lo, hi], "met": met,
+                })
+            })
+            .collect();
+        serde_json::json!({ "rows": rows }).to_string()
+    }
+
+    #[test]
+    fn runs_reproduce_when_each_median_lies_in_every_other_range() {
+        let a = report(&[
+            ("p99", 10.0, (9.0, 12.0), Some(true)),
+            ("p50", 2.0, (1.9, 2.1), None),
+        ]);
+        let b = report(&[
+            ("p99", 11.0, (9.5, 11.5), Some(true)),
+            ("p50", 3.0, (2.9, 3.2), None),
+        ]);
+        let out = compare(&[a, b]).expect("compare");
+        assert!(out.contains("1 of 2 measurements reproduce"), "{out}");
+        assert!(out.contains("1 of 2 have overlapping ranges"), "{out}");
+        assert!(
+            out.contains("| p99 |") && out.contains("met in every run"),
+            "{out}"
+        );
+        assert!(out.contains("| p50 |") && out.contains("**no**"), "{out}");
+    }
+
+    #[test]
+    fn differing_verdicts_are_named() {
+        let a = report(&[("p99", 19.0, (18.0, 19.5), Some(true))]);
+        let b = report(&[("p99", 21.0, (20.0, 22.0), Some(false))]);
+        let out = compare(&[a, b]).expect("compare");
+        assert!(out.contains("**differs**: met / missed"), "{out}");
+        assert!(out.contains("1 goal verdict(s) differ"), "{out}");
+        assert!(compare(&["{}".into()]).is_err());
+        assert!(compare(&["{}".into(), "[]".into()]).is_err());
+    }
+}
