@@ -45,10 +45,12 @@ fn rows(text: &str) -> Result<Vec<(Key, Measured)>, String> {
     let s = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     rows.iter()
         .map(|r| {
-            let value = r
-                .get("value")
-                .and_then(Value::as_f64)
-                .ok_or("a row without a value")?;
+            // serde_json writes NaN (a figure with no sample) as null.
+            let value = match r.get("value") {
+                Some(Value::Null) => f64::NAN,
+                Some(v) => v.as_f64().ok_or("a row whose value is not a number")?,
+                None => return Err("a row without a value".to_owned()),
+            };
             let range = match r.get("range").and_then(Value::as_array) {
                 Some(lohi) if lohi.len() == 2 => (
                     lohi[0].as_f64().unwrap_or(value),
@@ -57,7 +59,7 @@ fn rows(text: &str) -> Result<Vec<(Key, Measured)>, String> {
                 _ => (value, value),
             };
             let figure = r.get("figure").and_then(Value::as_u64).unwrap_or(0);
-            Ok((
+            Ok::<_, String>((
                 (figure, s(r, "scale"), s(r, "backend"), s(r, "what")),
                 Measured {
                     value,
@@ -86,12 +88,23 @@ pub fn compare(texts: &[String]) -> Result<String, String> {
     );
     let _ = writeln!(out, "|{}", "---|".repeat(8 + runs.len()));
     let (mut total, mut reproduced, mut overlapping, mut unsteady_goals) = (0, 0, 0, Vec::new());
+    let describe = |k: &Key| format!("fig {} {} {} {}", k.0, k.1, k.2, k.3);
+    let mut unmatched: Vec<String> = Vec::new();
+    // Measurements of later runs that the first run does not have.
+    for run in &runs[1..] {
+        for (k, _) in run {
+            if !runs[0].iter().any(|(k0, _)| k0 == k) && !unmatched.contains(&describe(k)) {
+                unmatched.push(describe(k));
+            }
+        }
+    }
     for (key, _) in &runs[0] {
         let found: Vec<&Measured> = runs
             .iter()
             .filter_map(|run| run.iter().find(|(k, _)| k == key).map(|(_, m)| m))
             .collect();
         if found.len() != runs.len() {
+            unmatched.push(describe(key));
             continue;
         }
         total += 1;
@@ -116,9 +129,11 @@ pub fn compare(texts: &[String]) -> Result<String, String> {
         let lo = medians.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = medians.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let spread = if lo.abs() > 0.0 {
-            (hi - lo) / lo.abs() * 100.0
+            format!("{:.0}%", (hi - lo) / lo.abs() * 100.0)
+        } else if hi == lo {
+            "0%".to_owned()
         } else {
-            0.0
+            "-".to_owned()
         };
         let verdicts: Vec<&str> = found.iter().map(|m| m.verdict).collect();
         let goal = if verdicts.iter().all(|v| v.is_empty()) {
@@ -126,7 +141,7 @@ pub fn compare(texts: &[String]) -> Result<String, String> {
         } else if verdicts.windows(2).all(|w| w[0] == w[1]) {
             format!("{} in every run", verdicts[0])
         } else {
-            unsteady_goals.push(format!("fig {} {} {} {}", key.0, key.1, key.2, key.3));
+            unsteady_goals.push(describe(key));
             format!("**differs**: {}", verdicts.join(" / "))
         };
         let cells: Vec<String> = found
@@ -143,7 +158,7 @@ pub fn compare(texts: &[String]) -> Result<String, String> {
             .collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {spread:.0}% | {} | {} | {goal} |",
+            "| {} | {} | {} | {} | {} | {spread} | {} | {} | {goal} |",
             key.0,
             key.1,
             key.2,
@@ -164,6 +179,13 @@ pub fn compare(texts: &[String]) -> Result<String, String> {
             format!(": {}", unsteady_goals.join("; "))
         }
     );
+    if !unmatched.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nNot in every run, so not compared: {}",
+            unmatched.join("; ")
+        );
+    }
     Ok(out)
 }
 
@@ -215,6 +237,13 @@ mod tests {
         assert!(out.contains("**differs**: met / missed"), "{out}");
         assert!(out.contains("1 goal verdict(s) differ"), "{out}");
         assert!(compare(&["{}".into()]).is_err());
+        let c = report(&[
+            ("p99", 19.0, (18.0, 19.5), Some(true)),
+            ("new", 1.0, (1.0, 1.0), None),
+        ]);
+        let d = report(&[("p99", 19.0, (18.0, 19.5), Some(true))]);
+        let out = compare(&[c, d]).expect("compare");
+        assert!(out.contains("not compared: fig 4 M neo4j new"), "{out}");
         assert!(compare(&["{}".into(), "[]".into()]).is_err());
     }
 }

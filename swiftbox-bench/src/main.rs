@@ -118,7 +118,13 @@ fn main() -> ExitCode {
                         .collect::<Option<Vec<u32>>>()
                         .ok_or("bad --mongo-lag-rate (integers, comma-separated; 0 skips)")?;
                     // `0` alone (the old spelling) skips the MongoDB runs.
-                    cfg.mongo_lag_rates = list.into_iter().filter(|r| *r > 0).collect();
+                    let mut rates: Vec<u32> = Vec::new();
+                    for r in list.into_iter().filter(|r| *r > 0) {
+                        if !rates.contains(&r) {
+                            rates.push(r);
+                        }
+                    }
+                    cfg.mongo_lag_rates = rates;
                 }
                 "--lag-warmup" => {
                     cfg.lag_warmup = value(arg)?.parse().map_err(|_| "bad --lag-warmup")?;

@@ -70,8 +70,11 @@
 //! instead of one per waiting call: at 100 orders/s over a 100-product catalogue on FerretDB,
 //! the refused inserts had grown to about 1,500 a second and orders failed with
 //! [`LockTimeout`] (`docs/performance-notes.md`, "FerretDB: lock documents"). The wait in the
-//! queue is bounded by the operation timeout, as the wait for the server's lock is. Other
-//! processes still wait with backoff, and a holder that died is still taken over by its lease.
+//! queue and the wait at the server share one operation timeout. Writers of other processes
+//! still wait with backoff, and a lock whose holder died (another process, or a call of this
+//! one that was dropped) is still taken over once its lease runs out; a call of this process
+//! that is alive but stuck holds up the queue behind it until its own operation timeout ends
+//! its write.
 //!
 //! # Dropped calls
 //!
@@ -330,14 +333,14 @@ impl MongoStore {
         // This process's writers of one document queue here, first come first served, and
         // only the first asks the server (module docs, "Waiting"). Held until the lock is
         // given back.
-        let _queued = tokio::time::timeout(
-            self.config().operation_timeout,
-            self.lock_queue.lock_owned(key.clone()),
-        )
-        .await
-        .map_err(|_| mongodb::error::Error::custom(LockTimeout))?;
+        // One operation timeout for the wait in the queue and at the server together.
+        let mut deadline = Instant::now() + self.config().operation_timeout;
+        let _queued =
+            tokio::time::timeout_at(deadline.into(), self.lock_queue.lock_owned(key.clone()))
+                .await
+                .map_err(|_| mongodb::error::Error::custom(LockTimeout))?;
         let (held, mut guard) = loop {
-            let (held, guard) = self.acquire(&key).await?;
+            let (held, guard) = self.acquire(&key, deadline).await?;
             // Half the lease gone already (a slow server, a paused process): take it afresh
             // rather than write close to a takeover.
             if held.since.elapsed() < self.lease() / 2 {
@@ -346,6 +349,8 @@ impl MongoStore {
             tracing::debug!(lock = %key, "document lock held too long before writing; taking it again");
             self.release(&held).await;
             guard.disarm();
+            // Taking it again has an operation timeout of its own, as it always had.
+            deadline = Instant::now() + self.config().operation_timeout;
         };
         #[cfg(feature = "test-hooks")]
         self.hook(crate::hooks::LockPoint::Writing { key: key.clone() })
@@ -516,14 +521,17 @@ impl MongoStore {
         }
     }
 
-    /// Takes the lock `key`, waiting for it at most the operation timeout. The guard, armed
-    /// before the first attempt is sent, releases it if this future (or its holder) is dropped:
-    /// an attempt cut off in flight may have taken the lock.
-    async fn acquire(&self, key: &str) -> mongodb::error::Result<(Held, ReleaseOnDrop)> {
+    /// Takes the lock `key`, waiting for it until `deadline` at most. The guard, armed before
+    /// the first attempt is sent, releases it if this future (or its holder) is dropped: an
+    /// attempt cut off in flight may have taken the lock.
+    async fn acquire(
+        &self,
+        key: &str,
+        deadline: Instant,
+    ) -> mongodb::error::Result<(Held, ReleaseOnDrop)> {
         let locks = self.database().collection::<Document>(LOCKS);
         let token = new_token();
         let guard = ReleaseOnDrop::new(self, doc! { "_id": key, "token": &token });
-        let deadline = Instant::now() + self.config().operation_timeout;
         let lease = self.lease();
         let mut backoff = Duration::from_millis(1);
         // The holder seen last, and since when (this process's monotonic clock).

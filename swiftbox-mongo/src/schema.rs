@@ -43,6 +43,11 @@ fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
 /// The index on products' reservation markers, which FerretDB does not get: see [`indexes`].
 const RESERVATIONS_INDEX: &str = "reservations";
 
+/// Whether `e` says the index to drop does not exist (`IndexNotFound`, code 27).
+fn index_not_found(e: &mongodb::error::Error) -> bool {
+    matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 27)
+}
+
 /// The indexes of one collection on MongoDB (`ferretdb` false) or FerretDB.
 ///
 /// FerretDB gets no index on `reservations`: it indexes an array as one value (MongoDB indexes
@@ -104,7 +109,9 @@ pub(crate) fn indexes(kind: EntityKind, ferretdb: bool) -> Vec<IndexModel> {
 /// Only the missing ones: FerretDB 1.24.2 drops the connection (a server-side panic, "slice
 /// bounds out of range") on a `createIndexes` batch naming indexes that already exist, so
 /// the existing names are listed first. A missing collection simply has no indexes yet. On
-/// FerretDB the `reservations` index of earlier versions is dropped (see [`indexes`]).
+/// FerretDB the `reservations` index of earlier versions is dropped (see [`indexes`]); several
+/// processes may do so at once. A process of an earlier version that migrates afterwards
+/// creates it again: upgrade every process.
 pub(crate) async fn migrate(db: &Database, ferretdb: bool) -> mongodb::error::Result<()> {
     let existing_collections = db.list_collection_names().await?;
     for kind in EntityKind::ALL {
@@ -119,7 +126,11 @@ pub(crate) async fn migrate(db: &Database, ferretdb: bool) -> mongodb::error::Re
             && kind == EntityKind::Product
             && existing.iter().any(|e| e == RESERVATIONS_INDEX)
         {
-            coll.drop_index(RESERVATIONS_INDEX).await?;
+            match coll.drop_index(RESERVATIONS_INDEX).await {
+                // Another process migrating at the same time dropped it first.
+                Err(e) if index_not_found(&e) => {}
+                other => other?,
+            }
         }
         for model in indexes(kind, ferretdb) {
             let wanted = model

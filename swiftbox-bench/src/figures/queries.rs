@@ -356,7 +356,8 @@ pub(crate) fn growth_rows(report: &mut Report) {
                     "x",
                 )
                 .baseline(data, "growth of purchases")
-                .goal("sub-linear (below purchases growth)", growth < data),
+                .goal("sub-linear (below purchases growth)", growth < data)
+                .bounds(Some(Bound::Below(data)), None),
             );
         }
     }

@@ -203,12 +203,18 @@ pub(crate) async fn run(
     .ratio(ratio, "resync / per-change")
     .samples(format!("{purchases} / {single_purchases} purchases"))
     .note(format!(
-        "resync {resync_secs:.2} s incl. reading the primary and writing nodes, {} graph apply calls, \
-         of which rebuilding the projections once at the end {:.2} s; \
+        "resync {resync_secs:.2} s incl. reading the primary and writing nodes, {} graph apply calls{}; \
          per-change {per_change_ms:.3} ms/order measured on the first {single_n} of {orders} orders \
          (by id), so all orders would take about {:.1} s (extrapolated)",
         resynced.batches,
-        resynced.rebuild_time.as_secs_f64(),
+        if resynced.bulk {
+            format!(
+                ", loaded in bulk, of which rebuilding the projections once at the end {:.2} s",
+                resynced.rebuild_time.as_secs_f64()
+            )
+        } else {
+            String::new()
+        },
         per_change_ms * orders as f64 / 1e3
     ));
     if graph_kind == GraphKind::Neo4j {

@@ -76,14 +76,15 @@ use entities::{dedup_items, Line};
 /// drift, so that an apply does not wait 200-400 ms while Neo4j replans (a graph that grows
 /// from empty, as a new shop or a fresh namespace does, drifts every few seconds).
 ///
-/// Only a statement whose every possible plan is index seeks, whatever the statistics, may
-/// carry it: the projection statement (its `MATCH` on the counter node's unique `id`, its
-/// bucket `MERGE` on the unique `(product, hour)` key) and the order upsert (unique seeks on
-/// the lock, tombstone, user and products, and `USING INDEX` on its one non-unique lookup,
-/// the lines by `order_id`). A statement with a lookup the planner may turn into a scan or an
-/// expansion must not: a plan frozen while the graph is empty can then get slower with every
-/// relationship added, for good. Why, and what it costs: `docs/performance-notes.md`, "Neo4j
-/// plan caching".
+/// Only a statement whose every lookup is an index seek whatever the statistics, and whose
+/// expansions start from nodes already bound, may carry it: the projection statement (its
+/// `MATCH` on the counter node's unique `id`, its bucket `MERGE` on the unique `(product,
+/// hour)` key, its counts and recent-buyer reads expanding from the bound product and user)
+/// and the order upsert (unique seeks on the lock, tombstone, user and products, and `USING
+/// INDEX` on its two lookups of the order's lines by `order_id`). A statement with a lookup
+/// the planner may turn into a scan must not: a plan frozen while the graph is empty can then
+/// get slower with every relationship added, for good. Why, and what it costs:
+/// `docs/performance-notes.md`, "Neo4j plan caching".
 pub(crate) const NO_REPLAN: &str = "CYPHER replan=skip ";
 
 /// The projection statement that ends every apply transaction that added or removed
