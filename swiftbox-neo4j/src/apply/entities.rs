@@ -17,7 +17,6 @@ use swiftbox_core::graph::PurchasedItem;
 use swiftbox_core::{EntityKind, EntityRef, GraphRecord, Result};
 
 use super::buckets::{check_quantity, fill_buckets};
-use super::NO_REPLAN;
 use crate::error;
 use crate::graph::{param, Neo4jGraph};
 use crate::schema::Schema;
@@ -303,9 +302,9 @@ fn upsert_statement(schema: &Schema, kind: EntityKind) -> String {
             .replace("%NODE%", "%User%")
             .replace("%SET%", "n.username = row.username, n.email = row.email"),
         EntityKind::Product => PRODUCT_UPSERT.to_owned(),
-        // Every lookup is a seek whatever the statistics (hinted where not unique): its plan
-        // is kept, so a growing graph does not stall order applies while Neo4j replans.
-        EntityKind::Order => format!("{NO_REPLAN}{}", ORDER_UPSERT.replace("%LOCK%", LOCK)),
+        // Not kept (`NO_REPLAN`): frozen, its plan grew slower with every batch of a shop
+        // loaded through `apply` (performance notes, "The order upsert frozen again").
+        EntityKind::Order => ORDER_UPSERT.replace("%LOCK%", LOCK),
         EntityKind::Review => REVIEW_UPSERT.to_owned(),
     };
     schema.cypher(&fill_buckets(&text))
