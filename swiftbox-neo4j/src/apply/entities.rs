@@ -17,6 +17,7 @@ use swiftbox_core::graph::PurchasedItem;
 use swiftbox_core::{EntityKind, EntityRef, GraphRecord, Result};
 
 use super::buckets::{check_quantity, fill_buckets};
+use super::NO_REPLAN;
 use crate::error;
 use crate::graph::{param, Neo4jGraph};
 use crate::schema::Schema;
@@ -88,7 +89,7 @@ const ORDER_UPSERT: &str = "
 UNWIND $rows AS row
 %LOCK%OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (u:%User% {id: row.user})
-CALL (row) { MATCH (a)-[r:%PURCHASED% {order_id: row.id}]->(b) USING INDEX r:%PURCHASED%(order_id)
+CALL (row) { MATCH (a)-[r:%PURCHASED% {order_id: row.id}]->(b) USING INDEX SEEK r:%PURCHASED%(order_id)
        RETURN max(r.version) AS held, collect([a.id, b.id, r.quantity, r.timestamp]) AS lines }
 CALL (row) { UNWIND row.items AS item OPTIONAL MATCH (p:%Product% {id: item.product}) RETURN count(p) AS found }
 WITH row, u, lines, CASE WHEN held > row.version OR t.version >= row.version THEN 'stale'
@@ -98,7 +99,7 @@ CALL (row, u, outcome) {
   OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
   DELETE t
   WITH row, u
-  CALL (row) { MATCH ()-[old:%PURCHASED% {order_id: row.id}]->() USING INDEX old:%PURCHASED%(order_id)
+  CALL (row) { MATCH ()-[old:%PURCHASED% {order_id: row.id}]->() USING INDEX SEEK old:%PURCHASED%(order_id)
          DELETE old }
   WITH row, u
   UNWIND row.items AS item
@@ -115,7 +116,7 @@ UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (u:%User% {id: row.user})
 OPTIONAL MATCH (p:%Product% {id: row.product})
-CALL (row) { OPTIONAL MATCH ()-[r:%REVIEWED% {id: row.id}]->() USING INDEX r:%REVIEWED%(id)
+CALL (row) { OPTIONAL MATCH ()-[r:%REVIEWED% {id: row.id}]->() USING INDEX SEEK r:%REVIEWED%(id)
        RETURN max(r.version) AS held }
 WITH row, u, p, CASE WHEN held > row.version OR t.version >= row.version THEN 'stale'
                      WHEN u IS NULL OR p IS NULL THEN 'deferred' ELSE 'applied' END AS outcome
@@ -124,7 +125,7 @@ CALL (row, u, p, outcome) {
   OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
   DELETE t
   WITH row, u, p
-  CALL (row) { MATCH ()-[old:%REVIEWED% {id: row.id}]->() USING INDEX old:%REVIEWED%(id) DELETE old }
+  CALL (row) { MATCH ()-[old:%REVIEWED% {id: row.id}]->() USING INDEX SEEK old:%REVIEWED%(id) DELETE old }
   CREATE (u)-[:%REVIEWED% {id: row.id, rating: row.rating, version: row.version}]->(p)
 }
 RETURN row.i AS i, outcome";
@@ -136,12 +137,12 @@ RETURN row.i AS i, outcome";
 const REL_DELETE: &str = "
 UNWIND $rows AS row
 %LOCK%OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
-CALL (row) { MATCH (a)-[r:%REL% {%KEY%: row.id}]->(b) USING INDEX r:%REL%(%KEY%)
+CALL (row) { MATCH (a)-[r:%REL% {%KEY%: row.id}]->(b) USING INDEX SEEK r:%REL%(%KEY%)
        RETURN max(r.version) AS held, %LINES% AS lines }
 WITH row, lines, CASE WHEN held > row.version OR t.version > row.version THEN 'stale' ELSE 'applied' END AS outcome
 CALL (row, outcome) {
   WITH row WHERE outcome = 'applied'
-  CALL (row) { MATCH ()-[r:%REL% {%KEY%: row.id}]->() USING INDEX r:%REL%(%KEY%) DELETE r }
+  CALL (row) { MATCH ()-[r:%REL% {%KEY%: row.id}]->() USING INDEX SEEK r:%REL%(%KEY%) DELETE r }
   MERGE (t:%SwiftboxTombstone% {key: row.key})
   SET t.version = row.version
 }
@@ -302,9 +303,9 @@ fn upsert_statement(schema: &Schema, kind: EntityKind) -> String {
             .replace("%NODE%", "%User%")
             .replace("%SET%", "n.username = row.username, n.email = row.email"),
         EntityKind::Product => PRODUCT_UPSERT.to_owned(),
-        // Not kept (`NO_REPLAN`): frozen, its plan grew slower with every batch of a shop
-        // loaded through `apply` (performance notes, "The order upsert frozen again").
-        EntityKind::Order => ORDER_UPSERT.replace("%LOCK%", LOCK),
+        // Kept (`NO_REPLAN`): every lookup is a unique seek or hinted `USING INDEX SEEK`, so a
+        // growing graph does not stall order applies while Neo4j replans.
+        EntityKind::Order => format!("{NO_REPLAN}{}", ORDER_UPSERT.replace("%LOCK%", LOCK)),
         EntityKind::Review => REVIEW_UPSERT.to_owned(),
     };
     schema.cypher(&fill_buckets(&text))

@@ -71,20 +71,22 @@ pub(crate) mod recent;
 
 use entities::{dedup_items, Line};
 
-/// Prefix of the projection statement ([`PROJECTIONS`]): keep the cached plan instead of
-/// replanning it when the graph's statistics drift, so that an apply does not wait while
-/// Neo4j replans it.
+/// Prefix of the projection statement ([`PROJECTIONS`]) and the order upsert ([`entities`]):
+/// keep the cached plan instead of replanning it when the graph's statistics drift, so that an
+/// apply does not wait the 200-400 ms Neo4j takes to replan (a graph growing from empty, as a
+/// new shop or a fresh namespace does, drifts every few seconds).
 ///
-/// Only a statement whose every lookup is an index seek whatever the statistics, and whose
+/// Only a statement whose every lookup is a seek *whatever the statistics*, and whose
 /// expansions start from nodes already bound, may carry it: the projection statement (its
 /// `MATCH` on the counter node's unique `id`, its bucket `MERGE` on the unique `(product,
-/// hour)` key, its counts and recent-buyer reads expanding from the bound product and user).
-/// The entity upserts must not: the order upsert, whose `EXPLAIN` on an empty graph shows only
-/// seeks, got slower with every batch once frozen (loading scale M through `apply` in batches
-/// of 2,000 changes: 0.1 s, then 4.5 s by batch 15 and 28 s by batch 30, against a flat
-/// 0.4-0.5 s replanned). Why, and what it costs: `docs/performance-notes.md`, "Neo4j plan
-/// caching".
-const NO_REPLAN: &str = "CYPHER replan=skip ";
+/// hour)` key, its counts and recent-buyer reads expanding from the bound product and user)
+/// and the order upsert (unique seeks on the lock, tombstone, user and products; `USING INDEX
+/// SEEK` on its two lookups of the order's lines by `order_id`). A plain `USING INDEX` is not
+/// enough: it allows an index *scan*, and the order upsert's plan kept with it scanned the
+/// whole `order_id` index for every row's delete (64 million rows for a batch of 2,000 at
+/// scale M, 28 s a batch and growing). Why, and what it costs: `docs/performance-notes.md`,
+/// "Neo4j plan caching".
+pub(crate) const NO_REPLAN: &str = "CYPHER replan=skip ";
 
 /// The projection statement that ends every apply transaction that added or removed
 /// `PURCHASED` lines: one row per product ([`Tally::rows`]), in product id order. Its first
