@@ -102,14 +102,13 @@ impl Bound {
         }
     }
 
-    /// Where passes with these values stand, their median being `median`.
-    fn standing(self, values: &[f64], median: f64) -> Standing {
-        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    /// Where passes whose values span `(lo, hi)` stand, their median being `median`: a bound is
+    /// a threshold, so every value meets it when both ends do, and misses it when both miss.
+    fn standing(self, (lo, hi): (f64, f64), median: f64) -> Standing {
         let close = hi - lo > (median - self.number()).abs();
         match (
-            values.iter().all(|v| self.meets(*v)),
-            values.iter().all(|v| !self.meets(*v)),
+            self.meets(lo) && self.meets(hi),
+            !self.meets(lo) && !self.meets(hi),
         ) {
             (true, _) if !close => Standing::Met,
             (_, true) if !close => Standing::Missed,
@@ -333,6 +332,13 @@ pub(crate) struct QueryPoint {
     pub(crate) p50_ms: f64,
 }
 
+/// The lowest and highest of `values`.
+fn range(values: &[f64]) -> (f64, f64) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
+}
+
 /// The median of `values` (the mean of the middle two for an even count); NaN when empty.
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -358,11 +364,6 @@ impl Row {
             let v: Vec<f64> = group.iter().filter_map(f).collect();
             (!v.is_empty()).then(|| median(v))
         };
-        let range = |v: &[f64]| {
-            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            (lo, hi)
-        };
         let values: Vec<f64> = group.iter().map(|r| r.value).collect();
         let ratios: Vec<f64> = group.iter().filter_map(|r| r.ratio).collect();
         let (lo, hi) = range(&values);
@@ -373,12 +374,10 @@ impl Row {
         let met = (mets.len() == group.len()).then(|| mets.iter().all(|m| *m));
         let mut standings = Vec::new();
         if let Some(b) = first.value_bound {
-            standings.push(b.standing(&values, value));
+            standings.push(b.standing((lo, hi), value));
         }
-        if let (Some(b), Some(r)) = (first.ratio_bound, ratio) {
-            if ratios.len() == group.len() {
-                standings.push(b.standing(&ratios, r));
-            }
+        if let (Some(b), Some(r), Some(span)) = (first.ratio_bound, ratio, ratio_range) {
+            standings.push(b.standing(span, r));
         }
         let missed = standings.contains(&Standing::Missed);
         let unsettled = met.is_some()

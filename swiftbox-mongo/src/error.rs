@@ -106,13 +106,9 @@ fn index_field(msg: &str) -> Option<&'static str> {
         .map(|(_, field)| *field)
 }
 
+/// Whether a driver error is worth retrying (our own markers are handled by `map_other`
+/// before this is asked).
 fn is_unavailable(e: &mongodb::error::Error) -> bool {
-    if e.get_custom::<OperationTimedOut>().is_some()
-        || e.get_custom::<LockTimeout>().is_some()
-        || e.get_custom::<LockLost>().is_some()
-    {
-        return true;
-    }
     if e.contains_label("RetryableWriteError")
         || e.contains_label("TransientTransactionError")
         || e.contains_label("SystemOverloadedError")

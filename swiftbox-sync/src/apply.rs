@@ -23,11 +23,14 @@ pub(crate) async fn apply_within_as<G: GraphStore + ?Sized>(
     bulk: bool,
 ) -> Result<ApplyReport> {
     let started = std::time::Instant::now();
-    let outcome = if bulk {
-        tokio::time::timeout(timeout, graph.apply_bulk(changes)).await
-    } else {
-        tokio::time::timeout(timeout, graph.apply(changes)).await
+    let call = async {
+        if bulk {
+            graph.apply_bulk(changes).await
+        } else {
+            graph.apply(changes).await
+        }
     };
+    let outcome = tokio::time::timeout(timeout, call).await;
     let label = match &outcome {
         Ok(Ok(_)) => "ok",
         Ok(Err(_)) => "error",
