@@ -645,7 +645,7 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Applies `changes` as [`GraphStore::apply`] does (same outcomes, same report), but may
     /// leave what the graph derives from purchases (popularity counters, recent buyers, trend
-    /// buckets, the marks of neighbour lists) behind until [`GraphStore::rebuild_projections`]:
+    /// buckets, the marks of neighbour lists, each user's set of products) behind until [`GraphStore::rebuild_projections`]:
     /// queries read them stale meanwhile. For a bulk load (a resync into an empty graph), where
     /// keeping them row by row costs more than one rebuild at the end. Concurrent [`apply`]
     /// calls stay correct: the rebuild counts what is committed, under each product's lock.

@@ -56,7 +56,52 @@ impl Pages {
     }
 }
 
+/// A recount in pages: a statement that recomputes what `$ids` (a page of [`Pages`]) need,
+/// over every node of a label or over those a filter selects, 1,000 ids a transaction.
+#[derive(Debug)]
+pub(crate) struct Recount {
+    /// The `call` label of its metrics.
+    call: &'static str,
+    /// The statements' names in [`Neo4jGraph::cypher_statements`]: the pages', the write's.
+    names: [&'static str; 2],
+    pages: Pages,
+    write: String,
+}
+
+impl Recount {
+    /// `write` (already rendered) over the pages of `label` (all, or those `filter` selects),
+    /// measured as `call`.
+    pub(crate) fn new(
+        schema: &Schema,
+        call: &'static str,
+        names: [&'static str; 2],
+        label: &str,
+        filter: &str,
+        write: String,
+    ) -> Self {
+        Self {
+            call,
+            names,
+            pages: Pages::new(schema, label, filter),
+            write,
+        }
+    }
+
+    pub(crate) fn named(&self) -> Vec<(&'static str, &str)> {
+        let [all, filtered] = self.pages.named(self.names[0]);
+        vec![all, filtered, (self.names[1], &self.write)]
+    }
+}
+
 impl Neo4jGraph {
+    /// Runs `recount` over every node of its label (`all`) or the filtered ones.
+    pub(crate) async fn recount(&self, recount: &Recount, all: bool) -> Result<()> {
+        self.in_batches(recount.call, recount.pages.next(all), 1_000, |ids| {
+            neo4rs::query(&recount.write).param("ids", ids.to_vec())
+        })
+        .await
+    }
+
     /// The next page of `next` after `after`.
     pub(crate) async fn next_ids(
         &self,

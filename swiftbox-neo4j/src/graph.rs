@@ -201,8 +201,9 @@ impl Neo4jGraph {
     /// version). Then gives every product that lacks them its popularity counters
     /// (`purchases`, `units`, `buyers`, kept by apply from then on: see
     /// [`Self::recount_product_stats`]), computed from its relationships, and builds the trend
-    /// buckets of every product not marked as having complete ones and the recent-buyer list of
-    /// every counter node without one (see the `apply` module's projections), so a graph
+    /// buckets of every product not marked as having complete ones, the recent-buyer list of
+    /// every counter node without one and the bought set of every user without one (see the
+    /// `apply` module's projections), so a graph
     /// written by an older version of this crate is brought up to date; last, records the
     /// schema version [`Self::connect`] checks. Idempotent, also when several processes run it
     /// at once. Every step is an explicit transaction: one per schema command, one per batch
@@ -237,8 +238,9 @@ impl Neo4jGraph {
             if recorded.unwrap_or(0) < 4 {
                 self.mark_all_neighbours().await?;
             }
-            self.recount_recent(false).await?;
+            self.recount(&self.statements().apply.recent, false).await?;
             self.rebuild_trend_buckets(false).await?;
+            self.recount(&self.statements().apply.bought, false).await?;
             let q = neo4rs::query(&st.version_write).param("version", SCHEMA_VERSION);
             self.write_txn("migrate", vec![q]).await.map(drop)
         })
@@ -267,7 +269,8 @@ impl Neo4jGraph {
     /// products, each its own explicit transaction, so run it while no `apply` is in flight. Then
     /// rebuilds every product's recent-buyer list (its latest 100 buyers, which the
     /// recommendation queries read) and trend buckets (per-hour purchase sums `trending`
-    /// reads), both kept by apply likewise, from its relationships.
+    /// reads), and every user's bought set (the distinct products `similar_users` reads), all
+    /// kept by apply likewise, from the relationships.
     #[tracing::instrument(skip(self), fields(namespace = ?self.inner.config.namespace))]
     pub async fn recount_product_stats(&self) -> Result<()> {
         let budget = self
@@ -277,8 +280,9 @@ impl Neo4jGraph {
             .max(Duration::from_secs(120));
         bounded("recount_product_stats", budget, async {
             self.recount_counters(true).await?;
-            self.recount_recent(true).await?;
-            self.rebuild_trend_buckets(true).await
+            self.recount(&self.statements().apply.recent, true).await?;
+            self.rebuild_trend_buckets(true).await?;
+            self.recount(&self.statements().apply.bought, true).await
         })
         .await
     }
@@ -366,7 +370,7 @@ impl Neo4jGraph {
     pub(crate) async fn check_alive(&self) -> Result<()> {
         let t = self.inner.config.connect_timeout;
         self.txn("ping", t, vec![neo4rs::query("RETURN 1 AS one")], |_| {
-            Ok(None)
+            Ok(Vec::new())
         })
         .await
         .map(drop)
@@ -375,7 +379,7 @@ impl Neo4jGraph {
     /// Runs one query and drains every row, within the call budget.
     pub(crate) async fn read(&self, what: &'static str, q: Query) -> Result<Vec<Row>> {
         let t = self.inner.config.query_timeout;
-        let mut results = self.txn(what, t, vec![q], |_| Ok(None)).await?;
+        let mut results = self.txn(what, t, vec![q], |_| Ok(Vec::new())).await?;
         Ok(results.pop().unwrap_or_default())
     }
 
@@ -386,23 +390,23 @@ impl Neo4jGraph {
         what: &'static str,
         queries: Vec<Query>,
     ) -> Result<Vec<Vec<Row>>> {
-        self.write_txn_then(what, queries, |_| Ok(None)).await
+        self.write_txn_then(what, queries, |_| Ok(Vec::new())).await
     }
 
-    /// [`Self::write_txn`], then, in the same transaction, the query `then` makes from the
-    /// rows of `queries` (if any; its rows are not returned). An error from `then` rolls back.
+    /// [`Self::write_txn`], then, in the same transaction, the queries `then` makes from the
+    /// rows of `queries` (their rows are not returned). An error from `then` rolls back.
     pub(crate) async fn write_txn_then(
         &self,
         what: &'static str,
         queries: Vec<Query>,
-        then: impl FnOnce(&[Vec<Row>]) -> Result<Option<Query>> + Send,
+        then: impl FnOnce(&[Vec<Row>]) -> Result<Vec<Query>> + Send,
     ) -> Result<Vec<Vec<Row>>> {
         self.txn(what, self.inner.config.query_timeout, queries, then)
             .await
     }
 
-    /// Runs `queries` in one explicit transaction, then the query `then` makes from their
-    /// rows (if any): commits when all succeed, rolls back when one fails; fails with [`Error::Unavailable`] after `t` (a transaction abandoned by the
+    /// Runs `queries` in one explicit transaction, then the queries `then` makes from their
+    /// rows: commits when all succeed, rolls back when one fails; fails with [`Error::Unavailable`] after `t` (a transaction abandoned by the
     /// timeout is rolled back by the `RESET` its connection gets before reuse, or by the server
     /// when the connection closes).
     ///
@@ -415,7 +419,7 @@ impl Neo4jGraph {
         what: &'static str,
         t: Duration,
         queries: Vec<Query>,
-        then: impl FnOnce(&[Vec<Row>]) -> Result<Option<Query>> + Send,
+        then: impl FnOnce(&[Vec<Row>]) -> Result<Vec<Query>> + Send,
     ) -> Result<Vec<Vec<Row>>> {
         bounded(what, t, async {
             let mut txn = self.inner.driver.start_txn().await.map_err(map)?;
@@ -430,7 +434,7 @@ impl Neo4jGraph {
                 Ok(last) => last,
                 Err(err) => return Err(rollback(txn, err).await),
             };
-            if let Some(q) = last {
+            for q in last {
                 if let Err(err) = txn_rows(&mut txn, q).await {
                     return Err(rollback(txn, err).await);
                 }

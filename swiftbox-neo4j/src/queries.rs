@@ -280,27 +280,43 @@ RETURN r.order_id AS order_id, p.id AS product, p.name AS name, r.quantity AS qu
 ORDER BY ts DESC, order_id ASC, product ASC
 LIMIT $limit";
 
+/// `similar_users`: the candidates are the recent buyers of the user's recent products (the
+/// caps of [`GraphLimits`]), each scored by exact Jaccard similarity over all products. Each
+/// user's distinct products come from its bought set (the `apply::bought` projection), or
+/// from its relationships where it has none yet (`%BOUGHT%`, for `u` and `b`).
 const SIMILAR_USERS: &str = concat!(
     "MATCH (u:%User% {id: $user})
 CALL (u) {
-  MATCH (u)-[:%PURCHASED%]->(x)
-  RETURN collect(DISTINCT x) AS mine
+  %BOUGHT_u%
+  RETURN bought AS mine
 }
 ",
     recent_products!("u", "s", "seed"),
     recent_buyers!("s", "b", "buyers"),
     "WITH DISTINCT u, mine, b WHERE b <> u
-CALL (b, mine) {
-  MATCH (b)-[:%PURCHASED%]->(q)
-  WITH DISTINCT q, mine
-  RETURN count(q) AS theirs, count(CASE WHEN q IN mine THEN 1 END) AS shared
+CALL (b) {
+  %BOUGHT_b%
+  RETURN bought AS theirs
 }
-WITH b, shared, size(mine) + theirs - shared AS union_size
+WITH b, size([q IN theirs WHERE q IN mine]) AS shared, size(mine) + size(theirs) AS sizes
+WITH b, shared, sizes - shared AS union_size
 WHERE shared > 0
 RETURN b.id AS id, b.username AS username, shared, toFloat(shared) / toFloat(union_size) AS similarity
 ORDER BY similarity DESC, shared DESC, id ASC
 LIMIT $limit"
 );
+
+/// `template` with `%BOUGHT_u%` and `%BOUGHT_b%`: the product ids of user `u` (or `b`) as
+/// `bought`, from its bought set, or read from its relationships when it has none.
+fn fill_bought(template: &str) -> String {
+    const BOUGHT: &str = "WITH %U%, %U%.bought AS kept
+  WITH CASE WHEN kept IS NULL
+       THEN COLLECT { MATCH (%U%)-[:%PURCHASED%]->(x) RETURN DISTINCT x.id }
+       ELSE kept END AS bought";
+    ["u", "b"].iter().fold(template.to_owned(), |t, user| {
+        t.replace(&format!("%BOUGHT_{user}%"), &BOUGHT.replace("%U%", user))
+    })
+}
 
 /// The read statements, rendered for one namespace.
 #[derive(Debug)]
@@ -328,7 +344,7 @@ impl Statements {
             also_bought: schema.cypher(&fill_recent(ALSO_BOUGHT)),
             popular: [popular("purchases"), popular("units"), popular("buyers")],
             history: schema.cypher(HISTORY),
-            similar_users: schema.cypher(&fill_recent(SIMILAR_USERS)),
+            similar_users: schema.cypher(&fill_bought(&fill_recent(SIMILAR_USERS))),
         }
     }
 

@@ -32,7 +32,9 @@ const TYPES: [&str; 4] = ["PURCHASED", "VIEWED", "REVIEWED", "BELONGS_TO"];
 ///
 /// 4: counter nodes carry neighbour lists (`neighbours`, `neighbour_scores`) and their mark
 /// (`marked`); migrate marks every product with buyers, so the lists get computed.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+///
+/// 5: users' bought sets (`bought` on `User` nodes); migrate builds those missing.
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// Reads the version `migrate` last recorded (`null` if none).
 const SCHEMA_VERSION_READ: &str = "

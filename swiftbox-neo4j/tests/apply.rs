@@ -301,7 +301,8 @@ async fn the_dataset_gives_the_same_reports_records_and_answers_as_memory() {
 /// The names of the categories product `n` has a `BELONGS_TO` to, read with the raw driver.
 /// A bulk load (`apply_bulk`, in batches, the projections left behind) followed by
 /// `rebuild_projections` answers every query exactly as memory does after plain applies:
-/// popularity counters, recent buyers, trend buckets and neighbour lists are all rebuilt. A
+/// popularity counters, recent buyers, trend buckets, neighbour lists and bought sets are all
+/// rebuilt. A
 /// plain apply in between (moving counters the bulk load never set) is counted once.
 #[tokio::test]
 async fn a_bulk_load_and_one_rebuild_answer_like_plain_applies() {
@@ -325,6 +326,7 @@ async fn a_bulk_load_and_one_rebuild_answer_like_plain_applies() {
     }
     g.apply(&plain).await.expect("plain apply");
     g.rebuild_projections().await.expect("rebuild");
+    common::bought::assert_bought_exact(&g, "after the rebuild").await;
     for (u, p, at) in &data.views {
         g.record_view(u, p, *at).await.expect("record view");
     }

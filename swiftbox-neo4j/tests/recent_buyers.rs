@@ -6,6 +6,7 @@
 mod common;
 
 use chrono::Duration;
+use common::bought::{assert_bought_exact, bought_stored};
 use common::buckets::raw;
 use common::*;
 use swiftbox_core::memory::MemoryGraph;
@@ -67,6 +68,7 @@ async fn assert_lists_exact(g: &Neo4jGraph, step: &str) {
     let stored = stored(g).await;
     assert!(!stored.is_empty(), "{step}: no products");
     assert_eq!(stored, recomputed(g).await, "{step}");
+    assert_bought_exact(g, step).await;
 }
 
 /// Applies `changes` to both stores, expecting the same report, then checks the lists and the
@@ -248,13 +250,17 @@ async fn migrate_backfills_the_lists_and_a_larger_cap_reads_the_relationships() 
     step(&g, &mem, &all, "load").await;
     let (raw, ns) = raw(&g).await;
 
-    // A graph from before the lists: the queries read the relationships, and answer the same.
+    // A graph from before the lists and the bought sets: the queries read the relationships,
+    // and answer the same.
     let strip = format!("MATCH (s:`{ns}_SwiftboxProductStats`) REMOVE s.recent");
     raw.run(neo4rs::query(&strip)).await.expect("strip");
+    let strip = format!("MATCH (u:`{ns}_User`) REMOVE u.bought");
+    raw.run(neo4rs::query(&strip)).await.expect("strip sets");
     assert!(stored(&g)
         .await
         .iter()
         .all(|(_, entries)| entries.is_none()));
+    assert!(bought_stored(&g).await.iter().all(|(_, b)| b.is_none()));
     same_answers(&g, &mem, "without lists").await;
     // Apply leaves a missing list missing (a merge into it would be wrong).
     let later = [up(order(1000, 5, &[(0, 2)], base + Duration::hours(9), 1))];
@@ -265,6 +271,19 @@ async fn migrate_backfills_the_lists_and_a_larger_cap_reads_the_relationships() 
         .await
         .iter()
         .all(|(_, entries)| entries.is_none()));
+    // A bought set, though, is read from the relationships by the first apply that needs it.
+    let sets: Vec<_> = bought_stored(&g)
+        .await
+        .into_iter()
+        .filter(|(_, b)| b.is_some())
+        .collect();
+    assert_eq!(
+        sets,
+        [(
+            user_id(5).to_string(),
+            Some(vec![product_id(0).to_string(), product_id(1).to_string()])
+        )],
+    );
     same_answers(&g, &mem, "apply without lists").await;
     g.migrate().await.expect("migrate");
     assert_lists_exact(&g, "after migrate").await;
@@ -279,6 +298,11 @@ async fn migrate_backfills_the_lists_and_a_larger_cap_reads_the_relationships() 
         stored(&g).await,
         recomputed(&g).await,
         "the edit changed lists"
+    );
+    assert_ne!(
+        bought_stored(&g).await,
+        common::bought::bought_recomputed(&g).await,
+        "the edit changed a bought set"
     );
     g.recount_product_stats().await.expect("recount");
     assert_lists_exact(&g, "after recount").await;

@@ -240,7 +240,7 @@ impl Neo4jGraph {
             self.write_txn_then("rebuild_trend_buckets", vec![read_q], |results| {
                 let rows = results.first().map(Vec::as_slice).unwrap_or_default();
                 let rows = rebuild_rows(&ids, rows)?;
-                Ok(Some(query(&st.write).param("rows", param::list(rows))))
+                Ok(vec![query(&st.write).param("rows", param::list(rows))])
             })
             .await?;
         }

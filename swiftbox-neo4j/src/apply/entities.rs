@@ -168,22 +168,23 @@ CALL (row, outcome) {
 }
 RETURN row.i AS i, outcome, removed";
 
-/// `%LINES%` of [`NODE_DELETE`] for users: an applied delete's `removed` are the user's
-/// `PURCHASED` lines, read after the `SET` has write-locked the node, so that no other
-/// transaction can add one in between.
-const USER_LINES: &str = "CALL (row, n, outcome) {
+/// `%LINES%` of [`NODE_DELETE`] for users and products: an applied delete's `removed` are
+/// the node's `PURCHASED` lines (user, product, quantity, timestamp; `%ARROW%` points from
+/// the node to the other end for users, the other way for products), read after the `SET` has
+/// write-locked the node, so that no other transaction can add one in between.
+const NODE_LINES: &str = "CALL (row, n, outcome) {
   WITH row, n WHERE outcome = 'applied'
   SET n.version = row.version
   WITH n
-  MATCH (n)-[r:%PURCHASED%]->(b)
-  RETURN collect([n.id, b.id, r.quantity, r.timestamp]) AS removed
+  MATCH (n)%ARROW%(b)
+  RETURN collect(%LINE%) AS removed
 }";
 
-/// `%LINES%` of [`NODE_DELETE`] for products and categories.
+/// `%LINES%` of [`NODE_DELETE`] for categories.
 const NO_LINES: &str = "WITH row, outcome, [] AS removed";
 
 /// `%ALSO%` of [`NODE_DELETE`] for products: the product's counter node and trend buckets go
-/// with it.
+/// with it. (Its removed lines change the bought sets of its buyers; its own projections go.)
 const PRODUCT_ALSO: &str = "WITH row
   OPTIONAL MATCH (s:%SwiftboxProductStats% {id: row.id})
   DELETE s
@@ -327,11 +328,15 @@ fn delete_statement(schema: &Schema, kind: EntityKind) -> String {
             .replace("%LINES%", "collect(null)"),
         EntityKind::Product => NODE_DELETE
             .replace("%NODE%", "%Product%")
-            .replace("%LINES%", NO_LINES)
+            .replace("%LINES%", NODE_LINES)
+            .replace("%ARROW%", "<-[r:%PURCHASED%]-")
+            .replace("%LINE%", "[b.id, n.id, r.quantity, r.timestamp]")
             .replace("%ALSO%", PRODUCT_ALSO),
         EntityKind::User => NODE_DELETE
             .replace("%NODE%", "%User%")
-            .replace("%LINES%", USER_LINES)
+            .replace("%LINES%", NODE_LINES)
+            .replace("%ARROW%", "-[r:%PURCHASED%]->")
+            .replace("%LINE%", "[n.id, b.id, r.quantity, r.timestamp]")
             .replace("%ALSO%", ""),
         EntityKind::Category => NODE_DELETE
             .replace("%NODE%", "%Category%")

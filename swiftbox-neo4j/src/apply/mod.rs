@@ -10,8 +10,10 @@
 //!    the entity statements created and removed ([`Tally`], summed per product in Rust): the
 //!    popularity counters ([`counters`]), the recent-buyer lists ([`recent`]) and the trend
 //!    buckets ([`buckets`]). They live on, or hang off, one internal counter node per product
-//!    and are written by one last statement, [`PROJECTIONS`], one row per product in product
-//!    id order, under that node's write lock.
+//!    and are written by one statement, [`PROJECTIONS`], one row per product in product id
+//!    order, under that node's write lock. Last, each user's bought set ([`bought`], a
+//!    property of the `User` node) is written by [`bought::UPDATE`], one row per user in user
+//!    id order, under the user's write lock.
 //!
 //! This module composes the two: it builds the rows, runs the statements in one transaction
 //! ([`Neo4jGraph::write_txn_then`]), and turns the outcomes into the report.
@@ -44,7 +46,8 @@
 //!    transaction that would leave a second line of one order and product.
 //! 4. *Projections*: the counter node of each product whose lines changed, write-locked by
 //!    the projection statement's first `SET`, in product id order; every count, list and
-//!    bucket of the product is read and written after it.
+//!    bucket of the product is read and written after it. Then the `User` node of each user
+//!    whose lines changed, in user id order, the same way, for its bought set.
 //!
 //! Within a statement the rows are in entity-key order and the statements run in a fixed
 //! order, so two transactions lock the keys of one statement in the same order; a deadlock
@@ -60,10 +63,12 @@ use std::collections::{BTreeMap, HashMap};
 use neo4rs::{query, BoltType, Query, Row};
 use swiftbox_core::{ApplyReport, EntityKind, EntityRef, Error, GraphChange, GraphRecord, Result};
 
+use crate::batches::Recount;
 use crate::error::{self, Msg};
 use crate::graph::{param, Neo4jGraph};
 use crate::schema::Schema;
 
+pub(crate) mod bought;
 pub(crate) mod buckets;
 pub(crate) mod counters;
 pub(crate) mod entities;
@@ -105,8 +110,11 @@ pub(crate) struct Statements {
     pub(crate) entities: entities::Statements,
     pub(crate) projections: String,
     pub(crate) counters: counters::Statements,
-    pub(crate) recent: recent::Statements,
+    pub(crate) recent: Recount,
     pub(crate) buckets: buckets::Statements,
+    /// The users' bought sets: [`bought::UPDATE`] and its recount.
+    pub(crate) bought_update: String,
+    pub(crate) bought: Recount,
 }
 
 impl Statements {
@@ -119,8 +127,10 @@ impl Statements {
             entities: entities::Statements::new(schema),
             projections: format!("{NO_REPLAN}{}", schema.cypher(&projections)),
             counters: counters::Statements::new(schema),
-            recent: recent::Statements::new(schema),
+            recent: recent::recount(schema),
             buckets: buckets::Statements::new(schema),
+            bought_update: format!("{NO_REPLAN}{}", schema.cypher(bought::UPDATE)),
+            bought: bought::recount(schema),
         }
     }
 
@@ -130,6 +140,8 @@ impl Statements {
         out.extend(self.counters.named());
         out.extend(self.recent.named());
         out.extend(self.buckets.named());
+        out.push(("apply.bought", &self.bought_update));
+        out.extend(self.bought.named());
         out
     }
 }
@@ -142,10 +154,13 @@ struct ProductDelta {
     hours: buckets::Buckets,
 }
 
-/// The `PURCHASED` lines an apply transaction created and removed, per product (in product id
-/// order): the rows of [`PROJECTIONS`].
+/// The `PURCHASED` lines an apply transaction created and removed: per product (in product id
+/// order), the rows of [`PROJECTIONS`]; per user, those of [`bought::UPDATE`].
 #[derive(Debug, Default)]
-struct Tally(BTreeMap<String, ProductDelta>);
+struct Tally {
+    products: BTreeMap<String, ProductDelta>,
+    users: bought::Delta,
+}
 
 impl Tally {
     /// Counts one line at `ts_ms` created (`sign` 1) or removed (`sign` -1).
@@ -157,7 +172,8 @@ impl Tally {
         ts_ms: i64,
         sign: i64,
     ) -> Result<()> {
-        let d = self.0.entry(product.to_owned()).or_default();
+        self.users.add(user, product, sign);
+        let d = self.products.entry(product.to_owned()).or_default();
         d.counters.add(user, quantity, sign);
         d.recent.add(user, ts_ms, sign);
         d.hours.add(ts_ms, quantity, sign)
@@ -166,8 +182,8 @@ impl Tally {
     /// The parameter rows: one per product with a line created or removed, also when the
     /// projections come out unchanged (a line replaced by an equal one), since the row marks
     /// the product's neighbour list (as the in-memory graph does).
-    fn rows(self) -> Vec<BoltType> {
-        self.0
+    fn rows(products: BTreeMap<String, ProductDelta>) -> Vec<BoltType> {
+        products
             .into_iter()
             .map(|(product, d)| {
                 let fields = [
@@ -225,14 +241,15 @@ fn outcome(row: &Row) -> Result<(usize, String)> {
     Ok((i, outcome))
 }
 
-/// The projection statement (`text`) of a transaction whose statements gave `results` (one
-/// per entry of `lines`), or `None` when no line changed.
+/// The projection statements of a transaction whose statements gave `results` (one per entry
+/// of `lines`): the products' ([`PROJECTIONS`]), then the users' ([`bought::UPDATE`]); none
+/// when no line changed.
 fn projections(
-    text: &str,
+    st: &Statements,
     changes: &[GraphChange],
     lines: &[Lines],
     results: &[Vec<Row>],
-) -> Result<Option<Query>> {
+) -> Result<Vec<Query>> {
     let mut tally = Tally::default();
     for (kind, rows) in lines.iter().zip(results) {
         if *kind == Lines::None {
@@ -260,8 +277,16 @@ fn projections(
             }
         }
     }
-    let rows = tally.rows();
-    Ok((!rows.is_empty()).then(|| query(text).param("rows", param::list(rows))))
+    let products = Tally::rows(tally.products);
+    let users = tally.users.rows();
+    let mut out = Vec::new();
+    if !products.is_empty() {
+        out.push(query(&st.projections).param("rows", param::list(products)));
+    }
+    if !users.is_empty() {
+        out.push(query(&st.bought_update).param("users", param::list(users)));
+    }
+    Ok(out)
 }
 
 impl Neo4jGraph {
@@ -317,11 +342,16 @@ impl Neo4jGraph {
         for kind in DELETE_ORDER {
             if let Some(kinds_rows) = deletes.remove(&kind) {
                 queries.push(query(st.entities.delete(kind)).param("rows", rows(kinds_rows)));
-                lines.push(if matches!(kind, EntityKind::Order | EntityKind::User) {
-                    Lines::Removed
-                } else {
-                    Lines::None
-                });
+                lines.push(
+                    if matches!(
+                        kind,
+                        EntityKind::Order | EntityKind::User | EntityKind::Product
+                    ) {
+                        Lines::Removed
+                    } else {
+                        Lines::None
+                    },
+                );
             }
         }
         let results = if queries.is_empty() {
@@ -329,9 +359,9 @@ impl Neo4jGraph {
         } else {
             self.write_txn_then("apply", queries, |results| {
                 if project {
-                    projections(&st.projections, changes, &lines, results)
+                    projections(st, changes, &lines, results)
                 } else {
-                    Ok(None)
+                    Ok(Vec::new())
                 }
             })
             .await?

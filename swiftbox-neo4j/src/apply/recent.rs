@@ -24,10 +24,9 @@
 use std::collections::BTreeMap;
 
 use neo4rs::BoltType;
-use swiftbox_core::Result;
 
-use crate::batches::Pages;
-use crate::graph::{param, Neo4jGraph};
+use crate::batches::Recount;
+use crate::graph::param;
 
 /// How many recent buyers each product's counter node lists (`recent`): the default
 /// [`swiftbox_core::GraphLimits::buyers_per_product`]. A query whose cap is larger reads a
@@ -82,42 +81,16 @@ OPTIONAL MATCH (p:%Product% {id: id})
 %RECENT_OF%
 SET s.recent = entries";
 
-/// Counter nodes per recount transaction.
-const RECOUNT_BATCH: i64 = 1000;
-
-/// The recent-list statements of a recount, rendered for one namespace.
-#[derive(Debug)]
-pub(crate) struct Statements {
-    /// Every counter node, or those without a list.
-    pages: Pages,
-    recount: String,
-}
-
-impl Statements {
-    pub(crate) fn new(schema: &crate::schema::Schema) -> Self {
-        Self {
-            pages: Pages::new(schema, "SwiftboxProductStats", "AND n.recent IS NULL"),
-            recount: schema.cypher(&fill_recent(RECOUNT)),
-        }
-    }
-
-    pub(crate) fn named(&self) -> Vec<(&'static str, &str)> {
-        let [all, missing] = self.pages.named("recount.recent.pages");
-        vec![all, missing, ("recount.recent", &self.recount)]
-    }
-}
-
-impl Neo4jGraph {
-    /// Rebuilds the recent-buyer list of every counter node (`all`) or of those without one,
-    /// from the relationships, in transactions of [`RECOUNT_BATCH`] products.
-    pub(crate) async fn recount_recent(&self, all: bool) -> Result<()> {
-        let st = &self.statements().apply.recent;
-        let next = st.pages.next(all);
-        self.in_batches("recount_recent_buyers", next, RECOUNT_BATCH, |ids| {
-            neo4rs::query(&st.recount).param("ids", ids.to_vec())
-        })
-        .await
-    }
+/// The recount of the recent-buyer lists: every counter node, or those without a list.
+pub(crate) fn recount(schema: &crate::schema::Schema) -> Recount {
+    Recount::new(
+        schema,
+        "recount_recent_buyers",
+        ["recount.recent.pages", "recount.recent"],
+        "SwiftboxProductStats",
+        "AND n.recent IS NULL",
+        schema.cypher(&fill_recent(RECOUNT)),
+    )
 }
 
 /// The recent-list part of the projection statement (module docs): `s` the write-locked

@@ -13,6 +13,7 @@ use swiftbox_core::{
 use swiftbox_neo4j::{Neo4jConfig, Neo4jGraph};
 
 pub mod bolt;
+pub mod bought;
 pub mod buckets;
 
 /// A graph in a namespace of its own (migrated by `connect`), or `None` when the test is
