@@ -7,6 +7,11 @@
 //! medians (highest over lowest, in percent) says how far apart the runs are whatever their
 //! own spreads. The goal verdicts of the runs are compared too: a goal that is met in one run
 //! and missed or unsettled in another has not settled.
+//!
+//! With `--stated X.json Y.json ...` (earlier runs, such as those BENCHMARKS.md was written
+//! from), each measurement is also checked against the spread those runs *state*: the range of
+//! all their passes together. It is *predicted* when every compared run's median lies within
+//! it, the test of a published figure that a later run on fresh servers should meet.
 
 use std::fmt::Write as _;
 
@@ -72,22 +77,49 @@ fn rows(text: &str) -> Result<Vec<(Key, Measured)>, String> {
         .collect()
 }
 
-/// The comparison of the runs `texts` (their JSON reports) as a Markdown table and a summary.
-pub fn compare(texts: &[String]) -> Result<String, String> {
+/// The spread the runs `stated` give for `key`: the range of all their passes, if every one
+/// of them has the measurement.
+fn stated_range(stated: &[Vec<(Key, Measured)>], key: &Key) -> Option<(f64, f64)> {
+    let found: Vec<&Measured> = stated
+        .iter()
+        .filter_map(|run| run.iter().find(|(k, _)| k == key).map(|(_, m)| m))
+        .collect();
+    (!found.is_empty() && found.len() == stated.len()).then(|| {
+        found
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), m| {
+                (lo.min(m.range.0), hi.max(m.range.1))
+            })
+    })
+}
+
+/// The comparison of the runs `texts` (their JSON reports) as a Markdown table and a summary;
+/// with `stated` reports (earlier runs), also whether each measurement's medians lie within
+/// the range of all the stated runs' passes (module docs).
+pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
     if texts.len() < 2 {
         return Err("--compare needs at least two reports".into());
     }
     let runs: Vec<Vec<(Key, Measured)>> =
         texts.iter().map(|t| rows(t)).collect::<Result<_, _>>()?;
+    let stated: Vec<Vec<(Key, Measured)>> =
+        stated.iter().map(|t| rows(t)).collect::<Result<_, _>>()?;
     let mut out = String::new();
     let head: Vec<String> = (1..=runs.len()).map(|i| format!("run {i}")).collect();
+    let stated_head = if stated.is_empty() {
+        ""
+    } else {
+        " stated spread | within it |"
+    };
     let _ = writeln!(
         out,
-        "| fig | scale | backend | measured | {} | medians' spread | reproduces | ranges overlap | goal |",
+        "| fig | scale | backend | measured | {} | medians' spread | reproduces | ranges overlap |{stated_head} goal |",
         head.join(" | ")
     );
-    let _ = writeln!(out, "|{}", "---|".repeat(8 + runs.len()));
+    let columns = 8 + runs.len() + if stated.is_empty() { 0 } else { 2 };
+    let _ = writeln!(out, "|{}", "---|".repeat(columns));
     let (mut total, mut reproduced, mut overlapping, mut unsteady_goals) = (0, 0, 0, Vec::new());
+    let (mut with_stated, mut predicted) = (0, 0);
     let describe = |k: &Key| format!("fig {} {} {} {}", k.0, k.1, k.2, k.3);
     let mut unmatched: Vec<String> = Vec::new();
     // Measurements of later runs that the first run does not have.
@@ -156,9 +188,26 @@ pub fn compare(texts: &[String]) -> Result<String, String> {
                 )
             })
             .collect();
+        let stated_cells = if stated.is_empty() {
+            String::new()
+        } else if let Some((lo, hi)) = stated_range(&stated, key) {
+            with_stated += 1;
+            let within = found.iter().all(|m| lo <= m.value && m.value <= hi);
+            if within {
+                predicted += 1;
+            }
+            format!(
+                " {}-{} | {} |",
+                crate::report::num(lo),
+                crate::report::num(hi),
+                if within { "yes" } else { "**no**" }
+            )
+        } else {
+            " | not stated |".to_owned()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {spread} | {} | {} | {goal} |",
+            "| {} | {} | {} | {} | {} | {spread} | {} | {} |{stated_cells} {goal} |",
             key.0,
             key.1,
             key.2,
@@ -179,6 +228,15 @@ pub fn compare(texts: &[String]) -> Result<String, String> {
             format!(": {}", unsteady_goals.join("; "))
         }
     );
+    if !stated.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{predicted} of {with_stated} measurements lie within the spread the {} stated run(s) give \
+             (every run's median within the range of all their passes); {} not in every stated run",
+            stated.len(),
+            total - with_stated,
+        );
+    }
     if !unmatched.is_empty() {
         let _ = writeln!(
             out,
@@ -219,7 +277,7 @@ mod tests {
             ("p99", 11.0, (9.5, 11.5), Some(true)),
             ("p50", 3.0, (2.9, 3.2), None),
         ]);
-        let out = compare(&[a, b]).expect("compare");
+        let out = compare(&[a, b], &[]).expect("compare");
         assert!(out.contains("1 of 2 measurements reproduce"), "{out}");
         assert!(out.contains("1 of 2 have overlapping ranges"), "{out}");
         assert!(
@@ -233,17 +291,50 @@ mod tests {
     fn differing_verdicts_are_named() {
         let a = report(&[("p99", 19.0, (18.0, 19.5), Some(true))]);
         let b = report(&[("p99", 21.0, (20.0, 22.0), Some(false))]);
-        let out = compare(&[a, b]).expect("compare");
+        let out = compare(&[a, b], &[]).expect("compare");
         assert!(out.contains("**differs**: met / missed"), "{out}");
         assert!(out.contains("1 goal verdict(s) differ"), "{out}");
-        assert!(compare(&["{}".into()]).is_err());
+        assert!(compare(&["{}".into()], &[]).is_err());
         let c = report(&[
             ("p99", 19.0, (18.0, 19.5), Some(true)),
             ("new", 1.0, (1.0, 1.0), None),
         ]);
         let d = report(&[("p99", 19.0, (18.0, 19.5), Some(true))]);
-        let out = compare(&[c, d]).expect("compare");
+        let out = compare(&[c, d], &[]).expect("compare");
         assert!(out.contains("not compared: fig 4 M neo4j new"), "{out}");
-        assert!(compare(&["{}".into(), "[]".into()]).is_err());
+        assert!(compare(&["{}".into(), "[]".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn a_stated_spread_is_the_range_of_all_the_stated_passes() {
+        // Stated: p99 passes 9-12 and 10-13, so 9-13; p50 in one stated run only.
+        let x = report(&[
+            ("p99", 10.0, (9.0, 12.0), Some(true)),
+            ("p50", 2.0, (1.9, 2.1), None),
+        ]);
+        let y = report(&[("p99", 12.0, (10.0, 13.0), Some(true))]);
+        // New runs: p99 medians 12.5 and 13.5 (outside), then 9 and 13 (the edges, inside).
+        let a = report(&[
+            ("p99", 12.5, (12.0, 13.0), Some(true)),
+            ("p50", 2.0, (2.0, 2.0), None),
+        ]);
+        let b = report(&[
+            ("p99", 13.5, (13.0, 14.0), Some(true)),
+            ("p50", 2.0, (2.0, 2.0), None),
+        ]);
+        let out = compare(&[a.clone(), b], &[x.clone(), y.clone()]).expect("compare");
+        assert!(out.contains("| 9.00-13.00 | **no** |"), "{out}");
+        assert!(out.contains("| not stated |"), "{out}");
+        assert!(
+            out.contains("0 of 1 measurements lie within the spread the 2 stated run(s) give"),
+            "{out}"
+        );
+        assert!(out.contains("1 not in every stated run"), "{out}");
+        let c = report(&[("p99", 9.0, (9.0, 9.0), Some(true))]);
+        let d = report(&[("p99", 13.0, (13.0, 13.0), Some(true))]);
+        let out = compare(&[c, d], &[x, y]).expect("compare");
+        assert!(out.contains("| 9.00-13.00 | yes |"), "{out}");
+        assert!(out.contains("1 of 1 measurements lie within"), "{out}");
+        assert!(compare(&[a.clone(), a], &["{}".into()]).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]
 //!                [--scale-workers 1,2,4] [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N]
 //!                [--repeat N] [--no-warm-up] [--keep-graphs]
-//! swiftbox-bench --compare A.json B.json [C.json ...]
+//! swiftbox-bench --compare A.json B.json [C.json ...] [--stated X.json [Y.json ...]]
 //! ```
 //! By default the timed figures run once as a warm-up (reported apart) and then three counted
 //! times: each row is the median of the counted passes, with their range.
@@ -16,19 +16,29 @@
 //!
 //! `--compare` reads the JSON reports of several runs and prints, per measurement, whether
 //! every run's median lies within every other run's range of passes, and whether the goal
-//! verdicts agree (`swiftbox_bench::compare`).
+//! verdicts agree (`swiftbox_bench::compare`); with `--stated`, also whether every run's median
+//! lies within the range of all the passes of the stated (earlier) runs.
 
 use std::process::ExitCode;
 
 use swiftbox_bench::{run, Backend, BenchConfig, Scale, ServerConfig};
 
-/// `--compare A.json B.json ...`: prints whether the runs reproduce one another.
-fn compare(paths: &[String]) -> ExitCode {
-    let texts: Result<Vec<String>, String> = paths
-        .iter()
-        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}")))
-        .collect();
-    match texts.and_then(|t| swiftbox_bench::compare::compare(&t)) {
+/// `--compare A.json B.json ... [--stated X.json ...]`: prints whether the runs reproduce one
+/// another, and the stated runs' spread.
+fn compare(args: &[String]) -> ExitCode {
+    let (paths, stated) = match args.iter().position(|a| a == "--stated") {
+        Some(at) if at + 1 < args.len() => (&args[..at], &args[at + 1..]),
+        Some(_) => return usage("--stated needs at least one report"),
+        None => (args, &[][..]),
+    };
+    let read = |paths: &[String]| -> Result<Vec<String>, String> {
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}")))
+            .collect()
+    };
+    let texts = read(paths).and_then(|t| Ok((t, read(stated)?)));
+    match texts.and_then(|(t, s)| swiftbox_bench::compare::compare(&t, &s)) {
         Ok(table) => {
             print!("{table}");
             ExitCode::SUCCESS
@@ -43,7 +53,8 @@ fn usage(msg: &str) -> ExitCode {
         "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
          [--figures 1,2,3,4,5,6,7] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N,...] [--resync-batch N] \
          [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR] [--scale-workers N,..] \
-         [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N] [--repeat N] [--no-warm-up] [--keep-graphs]"
+         [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N] [--repeat N] [--no-warm-up] [--keep-graphs]\n\
+         \x20      swiftbox-bench --compare A.json B.json [C.json ...] [--stated X.json [Y.json ...]]"
     );
     ExitCode::from(64)
 }
