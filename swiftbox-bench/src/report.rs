@@ -58,8 +58,12 @@ pub struct Row {
     pub samples: String,
     /// One-minute load average when the measurement ended.
     pub load: f64,
-    /// Anything needed to read the row honestly.
+    /// Anything needed to read the row honestly (with several passes, the first pass's).
     pub note: String,
+    /// With several passes, each pass's value and note, in pass order (in the JSON only: what
+    /// a pass far from the median saw, such as figure 3's slowest apply).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pass_notes: Vec<(f64, String)>,
     /// Figure 7: the cell and quantity of the row (printed in the figure's own table).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cell: Option<ScaleCell>,
@@ -176,6 +180,7 @@ impl Row {
             samples: String::new(),
             load: load_average(),
             note: String::new(),
+            pass_notes: Vec::new(),
             cell: None,
         }
     }
@@ -394,6 +399,7 @@ impl Row {
             range: Some((lo, hi)),
             ratio_range,
             load: median(group.iter().map(|r| r.load).collect()),
+            pass_notes: group.iter().map(|r| (r.value, r.note.clone())).collect(),
             ..first.clone()
         }
     }
@@ -691,6 +697,12 @@ mod tests {
         assert_eq!(resync.passes, 3);
         assert_eq!(resync.met, Some(false));
         assert!(resync.unsettled);
+        let values: Vec<f64> = resync.pass_notes.iter().map(|(v, _)| *v).collect();
+        assert_eq!(
+            values,
+            [12.0, 8.0, 11.0],
+            "each pass's value, in pass order"
+        );
         let popular = &merged.rows[1];
         assert_eq!(popular.value, 1.1);
         assert_eq!(popular.met, None);
