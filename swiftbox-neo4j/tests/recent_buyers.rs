@@ -199,6 +199,21 @@ async fn recent_buyer_lists_follow_every_change_past_their_length() {
         "product re-created",
     )
     .await;
+    // One batch buys product 4 (user 9, who holds a line to it from order 2000, twice, and
+    // user 12, new to it) and then deletes it: the upserts run first, the delete takes every
+    // line, and the product leaves both users' bought sets.
+    step(
+        &g,
+        &mem,
+        &[
+            up(order(2002, 9, &[(4, 1), (2, 1)], at(601), 1)),
+            up(order(2003, 12, &[(4, 1)], at(601), 1)),
+            up(order(2004, 9, &[(4, 1)], at(602), 1)),
+            del(EntityKind::Product, product_id(4), 3),
+        ],
+        "lines added and their product deleted in one batch",
+    )
+    .await;
     // Everything again, older versions: stale, nothing moves.
     step(&g, &mem, &shop(base), "full replay").await;
     g.wipe().await.expect("wipe");

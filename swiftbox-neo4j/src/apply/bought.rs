@@ -12,11 +12,14 @@
 //! removed lines as the product projections ([`Delta`]), with a last statement ([`UPDATE`]),
 //! one row per user in user id order, after the product projections:
 //!
+//! - a product deleted in the transaction leaves no line at all (its delete runs after every
+//!   upsert and takes every relationship with it), so it leaves its buyers' sets (`gone`),
+//!   also when an order of the same transaction had just added it;
 //! - a user who gained lines, and lost none to a product the transaction does not give back,
 //!   gets the new product ids added (`added`);
-//! - a user who lost a line to such a product (an order edited or deleted, a product deleted)
-//!   may still hold another line to it, so the set is read again from the relationships
-//!   (`rescan`), as it is for a user who has no set yet.
+//! - a user who lost a line to such a product (an order edited or deleted) may still hold
+//!   another line to it, so the set is read again from the relationships (`rescan`), as it is
+//!   for a user who has no set yet.
 //!
 //! Both run after the statement's first `SET` has write-locked the node: another
 //! transaction's lines to the user are then either committed (and read by a rescan) or added
@@ -44,7 +47,7 @@ use crate::graph::param;
 use neo4rs::BoltType;
 
 /// The projection statement of the bought sets (module docs): `$users`, rows `{id, rescan,
-/// added}` in user id order. A user no longer in the graph (deleted in this transaction) is
+/// gone, added}` in user id order. A user no longer in the graph (deleted in this transaction) is
 /// skipped.
 pub(crate) const UPDATE: &str = "
 UNWIND $users AS row
@@ -58,7 +61,7 @@ CALL (u, rescan) {
 }
 CALL (u, row, rescan) {
   WITH u, row WHERE NOT rescan
-  SET u.bought = u.bought + [x IN row.added WHERE NOT x IN u.bought]
+  SET u.bought = [x IN u.bought WHERE NOT x IN row.gone] + [x IN row.added WHERE NOT x IN u.bought]
 }";
 
 /// Recomputes the bought sets of the users `$ids` from their relationships (one batch of a
@@ -88,6 +91,8 @@ pub(crate) fn recount(schema: &crate::schema::Schema) -> Recount {
 struct Change {
     added: BTreeSet<String>,
     removed: BTreeSet<String>,
+    /// Products deleted in the transaction that the user had lines to.
+    gone: BTreeSet<String>,
 }
 
 /// The users' bought-set changes of an apply transaction: user id -> its change.
@@ -106,13 +111,29 @@ impl Delta {
         side.insert(product.to_owned());
     }
 
-    /// The rows of [`UPDATE`], in user id order: `rescan` when the user lost a line to a
-    /// product the transaction did not give back a line to.
+    /// Counts `user`'s lines to `product`, deleted in this transaction with the product.
+    pub(crate) fn gone(&mut self, user: &str, product: &str) {
+        let change = self.0.entry(user.to_owned()).or_default();
+        change.gone.insert(product.to_owned());
+    }
+
+    /// The rows of [`UPDATE`], in user id order: a deleted product is `gone` (whatever the
+    /// transaction added to it earlier); `rescan` when the user lost a line to another product
+    /// that the transaction did not give back a line to.
     pub(crate) fn rows(self) -> Vec<BoltType> {
         self.0
             .into_iter()
             .map(|(user, c)| {
-                let rescan = c.removed.iter().any(|p| !c.added.contains(p));
+                let added: Vec<BoltType> = c
+                    .added
+                    .iter()
+                    .filter(|p| !c.gone.contains(*p))
+                    .map(|p| param::s(p.clone()))
+                    .collect();
+                let rescan = c
+                    .removed
+                    .iter()
+                    .any(|p| !c.gone.contains(p) && !c.added.contains(p));
                 param::map([
                     ("id", param::s(user)),
                     (
@@ -120,9 +141,10 @@ impl Delta {
                         BoltType::Boolean(neo4rs::BoltBoolean::new(rescan)),
                     ),
                     (
-                        "added",
-                        param::list(c.added.into_iter().map(param::s).collect()),
+                        "gone",
+                        param::list(c.gone.into_iter().map(param::s).collect()),
                     ),
+                    ("added", param::list(added)),
                 ])
             })
             .collect()
@@ -153,6 +175,34 @@ mod tests {
         d.add("u", "p", 1);
         d.add("v", "q", 1);
         assert_eq!(rescans(d), [false, false]);
+    }
+
+    /// An order adds a line to a product that a delete of the same transaction then takes
+    /// away (with an older line of the user's): the product leaves the set, no rescan.
+    #[test]
+    fn a_product_deleted_after_an_order_added_it_is_gone() {
+        let mut d = Delta::default();
+        d.add("u", "p", 1);
+        d.add("u", "q", 1);
+        d.gone("u", "p");
+        let rows = d.rows();
+        let BoltType::Map(m) = &rows[0] else {
+            panic!("row: {rows:?}")
+        };
+        let list = |k: &str| match m.value.get(k) {
+            Some(BoltType::List(l)) => l
+                .value
+                .iter()
+                .map(|v| match v {
+                    BoltType::String(s) => s.value.clone(),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("{k}: {other:?}"),
+        };
+        assert_eq!(list("gone"), ["p"]);
+        assert_eq!(list("added"), ["q"]);
+        assert!(matches!(m.value.get("rescan"), Some(BoltType::Boolean(b)) if !b.value));
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! ([`super::buckets`]): it is the one lock every projection of a product is written under.
 //!
 //! They stay exact because the entity statements that remove `PURCHASED` lines (an order
-//! upsert replacing its set, an order delete, a user delete) return the applied rows' removed
-//! lines, the created lines are the applied order upserts' items, and the projection
+//! upsert replacing its set, an order delete, a user delete; a product delete's lines leave
+//! with its counter node and only change its buyers' bought sets) return the applied rows'
+//! removed lines, the created lines are the applied order upserts' items, and the projection
 //! statement that ends the same transaction moves the counters by the per-product sums
 //! ([`UPDATE`]); stale and deferred rows remove and create nothing.
 //!

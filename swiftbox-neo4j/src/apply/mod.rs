@@ -226,6 +226,9 @@ enum Lines {
     OrderUpsert,
     /// `removed` only.
     Removed,
+    /// `removed`: the lines of products deleted in this transaction (their projections go
+    /// with them; their buyers' bought sets lose them).
+    ProductGone,
 }
 
 /// Decodes one row's `i` and `outcome`.
@@ -259,6 +262,12 @@ fn projections(
             let removed: Vec<Line> = row
                 .get("removed")
                 .map_err(|e| error::decode("removed lines", e))?;
+            if *kind == Lines::ProductGone {
+                for Line(user, product, ..) in &removed {
+                    tally.users.gone(user, product);
+                }
+                continue;
+            }
             for Line(user, product, quantity, ts) in &removed {
                 tally.add(user, product, *quantity, *ts, -1)?;
             }
@@ -342,16 +351,11 @@ impl Neo4jGraph {
         for kind in DELETE_ORDER {
             if let Some(kinds_rows) = deletes.remove(&kind) {
                 queries.push(query(st.entities.delete(kind)).param("rows", rows(kinds_rows)));
-                lines.push(
-                    if matches!(
-                        kind,
-                        EntityKind::Order | EntityKind::User | EntityKind::Product
-                    ) {
-                        Lines::Removed
-                    } else {
-                        Lines::None
-                    },
-                );
+                lines.push(match kind {
+                    EntityKind::Order | EntityKind::User => Lines::Removed,
+                    EntityKind::Product => Lines::ProductGone,
+                    EntityKind::Category | EntityKind::Review => Lines::None,
+                });
             }
         }
         let results = if queries.is_empty() {
