@@ -77,13 +77,17 @@ fn rows(text: &str) -> Result<Vec<(Key, Measured)>, String> {
         .collect()
 }
 
+/// `key`'s measurement in every run of `runs` that has it.
+fn found<'a>(runs: &'a [Vec<(Key, Measured)>], key: &Key) -> Vec<&'a Measured> {
+    runs.iter()
+        .filter_map(|run| run.iter().find(|(k, _)| k == key).map(|(_, m)| m))
+        .collect()
+}
+
 /// The spread the runs `stated` give for `key`: the range of all their passes, if every one
 /// of them has the measurement.
 fn stated_range(stated: &[Vec<(Key, Measured)>], key: &Key) -> Option<(f64, f64)> {
-    let found: Vec<&Measured> = stated
-        .iter()
-        .filter_map(|run| run.iter().find(|(k, _)| k == key).map(|(_, m)| m))
-        .collect();
+    let found = found(stated, key);
     (!found.is_empty() && found.len() == stated.len()).then(|| {
         found
             .iter()
@@ -131,10 +135,7 @@ pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
         }
     }
     for (key, _) in &runs[0] {
-        let found: Vec<&Measured> = runs
-            .iter()
-            .filter_map(|run| run.iter().find(|(k, _)| k == key).map(|(_, m)| m))
-            .collect();
+        let found = found(&runs, key);
         if found.len() != runs.len() {
             unmatched.push(describe(key));
             continue;
