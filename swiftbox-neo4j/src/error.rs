@@ -54,6 +54,7 @@ pub(crate) fn map(err: neo4rs::Error) -> Error {
     };
     match kind {
         Some((kind, _, _)) if retryable(kind) => Error::unavailable(STORE, err),
+        Some((_, code, message)) if raced(&code, &message) => Error::unavailable(STORE, Raced(err)),
         Some((Neo4jErrorKind::Client(Neo4jClientErrorKind::Security(_)), code, message)) => {
             Error::backend(
                 STORE,
@@ -64,6 +65,72 @@ pub(crate) fn map(err: neo4rs::Error) -> Error {
         }
         _ => Error::backend(STORE, err),
     }
+}
+
+/// A statement that loaded a node or relationship a concurrent transaction had deleted since
+/// the statement matched it (`Neo.ClientError.Statement.EntityNotFound`, "Unable to load NODE
+/// ..."). Neo4j reads at read-committed isolation, so this is a race, not a fault of the
+/// statement: the same statement run again succeeds. SwiftBox never addresses an entity by its
+/// internal id, so a statement of ours can meet this error only by racing a delete. (The same
+/// code with "has been deleted in this transaction" is a statement deleting twice: a bug, kept
+/// as [`Error::Backend`].)
+#[derive(Debug)]
+pub(crate) struct Raced(neo4rs::Error);
+
+impl fmt::Display for Raced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "an entity the statement read was deleted by a concurrent transaction: {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Raced {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// A column that read null where a value is required. In a statement of ours this is the other
+/// face of [`Raced`]: the node or relationship the value comes from was deleted between the
+/// statement matching it and reading the property, which then reads as null. It is kept as a
+/// decode error ([`Error::Backend`]), because a node not written by SwiftBox can show it too,
+/// but [`is_raced`] recognises it, so the read is run again first.
+#[derive(Debug)]
+pub(crate) struct ReadNull(String);
+
+impl fmt::Display for ReadNull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot decode {}: it read null (the entity it belongs to was deleted while the \
+             statement read it, or was not written by SwiftBox)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ReadNull {}
+
+/// A required `column` that read null: see [`ReadNull`].
+pub(crate) fn read_null(column: &str) -> Error {
+    Error::backend(STORE, ReadNull(column.to_owned()))
+}
+
+/// Whether `err` is a read that raced a delete ([`Raced`], [`ReadNull`]): worth running the
+/// same read again at once.
+pub(crate) fn is_raced(err: &Error) -> bool {
+    match err {
+        Error::Unavailable { source, .. } => source.downcast_ref::<Raced>().is_some(),
+        Error::Backend { source, .. } => source.downcast_ref::<ReadNull>().is_some(),
+        _ => false,
+    }
+}
+
+fn raced(code: &str, message: &str) -> bool {
+    code == "Neo.ClientError.Statement.EntityNotFound" && message.contains("Unable to load")
 }
 
 /// Whether an error of this kind goes away by itself: transient, or a cluster member that is
@@ -138,6 +205,27 @@ mod tests {
             "unexpected response for PULL: Ok(Failure { code: \"Neo.ClientError.Statement.SyntaxError\" })".into(),
         ));
         assert!(matches!(err, Error::Backend { .. }), "{err}");
+    }
+
+    /// A read that raced a delete is retryable and recognised as such, typed or seen while
+    /// pulling; the same code for an entity the statement itself deleted is not.
+    #[test]
+    fn entities_deleted_under_a_read_are_a_retryable_race() {
+        let pulled = map(neo4rs::Error::UnexpectedMessage(
+            "unexpected response for PULL: Ok(Failure(Failure { metadata: BoltMap { value: {BoltString { value: \"message\" }: String(BoltString { value: \"Unable to load NODE 4:261a0dfe:33.\" }), BoltString { value: \"code\" }: String(BoltString { value: \"Neo.ClientError.Statement.EntityNotFound\" })} } }))".into(),
+        ));
+        assert!(pulled.is_retryable(), "{pulled}");
+        assert!(is_raced(&pulled), "{pulled}");
+        assert!(
+            pulled.to_string().contains("concurrent transaction"),
+            "{pulled}"
+        );
+        let own = map(neo4rs::Error::UnexpectedMessage(
+            "unexpected response for PULL: Ok(Failure { code: \"Neo.ClientError.Statement.EntityNotFound\", message: \"Node with id 11 has been deleted in this transaction\" })".into(),
+        ));
+        assert!(matches!(own, Error::Backend { .. }), "{own}");
+        assert!(!is_raced(&own));
+        assert!(!is_raced(&map(neo4rs::Error::ConnectionError)));
     }
 
     /// A leader change in a cluster reaches a writer as NotALeader or

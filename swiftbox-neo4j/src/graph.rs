@@ -53,6 +53,14 @@ impl Neo4jGraph {
     /// namespace's `SwiftboxSchema` node records the version this crate writes. Otherwise it
     /// runs [`Self::migrate`] (idempotent, also when several processes connect at once).
     ///
+    /// A graph that a newer version of this crate migrated (a higher recorded schema version)
+    /// is refused with [`Error::Backend`] saying to upgrade, by `connect` and by
+    /// [`Self::migrate`]: an older process would write without keeping what the newer schema
+    /// keeps. In a rolling upgrade, processes that connected before the new version migrated
+    /// keep running the old code until they restart; run
+    /// [`GraphStore::rebuild_projections`](swiftbox_core::GraphStore::rebuild_projections)
+    /// once the last of them has stopped.
+    ///
     /// Every Cypher statement the store runs is rendered here, once, for its namespace
     /// ([`Self::cypher_statements`]).
     #[tracing::instrument(skip_all, fields(uri = %swiftbox_core::redact_uri(&config.uri), namespace = ?config.namespace))]
@@ -140,10 +148,9 @@ impl Neo4jGraph {
         if !schema_current {
             return Ok(false);
         }
-        Ok(self
-            .recorded_version()
-            .await?
-            .is_some_and(|v| v >= SCHEMA_VERSION))
+        let recorded = self.recorded_version().await?;
+        refuse_newer(recorded)?;
+        Ok(recorded == Some(SCHEMA_VERSION))
     }
 
     /// The schema version [`Self::migrate`] last recorded in this namespace, if any.
@@ -219,6 +226,7 @@ impl Neo4jGraph {
             let _one_at_a_time = MIGRATIONS.lock().await;
             let st = &self.inner.statements.schema;
             let recorded = self.recorded_version().await?;
+            refuse_newer(recorded)?;
             for m in &st.migrations {
                 self.schema_command(&m.command).await?;
             }
@@ -376,11 +384,40 @@ impl Neo4jGraph {
         .map(drop)
     }
 
-    /// Runs one query and drains every row, within the call budget.
+    /// Runs one query and drains every row, within the call budget: [`Self::read_as`] with
+    /// the rows as they are.
     pub(crate) async fn read(&self, what: &'static str, q: Query) -> Result<Vec<Row>> {
+        self.read_as(what, q, Ok).await
+    }
+
+    /// Runs one query, drains every row and decodes them with `decode`, within the call budget
+    /// for each run. A run that raced a concurrent delete ([`error::is_raced`]: the server
+    /// could not load an entity the statement matched, or `decode` met a required value that
+    /// read null) is run again, up to [`READ_ATTEMPTS`] times in all. The server's race fails
+    /// the transaction, which is rolled back, so [`Self::read`] may run a statement that writes
+    /// (`record_view`); `decode` runs after the commit, so only a statement that does not
+    /// write may decode here with a `decode` that can fail.
+    pub(crate) async fn read_as<T>(
+        &self,
+        what: &'static str,
+        q: Query,
+        decode: impl Fn(Vec<Row>) -> Result<T>,
+    ) -> Result<T> {
         let t = self.inner.config.query_timeout;
-        let mut results = self.txn(what, t, vec![q], |_| Ok(Vec::new())).await?;
-        Ok(results.pop().unwrap_or_default())
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .txn(what, t, vec![q.clone()], |_| Ok(Vec::new()))
+                .await
+                .and_then(|mut results| decode(results.pop().unwrap_or_default()));
+            match result {
+                Err(err) if error::is_raced(&err) && attempt < READ_ATTEMPTS => {
+                    tracing::debug!(call = what, attempt, error = %err, "read raced a delete; reading again");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Runs `queries` in order in one explicit transaction, draining each one's rows, within the
@@ -445,6 +482,29 @@ impl Neo4jGraph {
         .await
     }
 }
+
+/// Fails when a newer version of this crate has migrated the graph (`recorded` above
+/// [`SCHEMA_VERSION`]): this one would write without keeping what the newer schema keeps (a
+/// projection added since, say), leaving the graph wrong where the newer version reads it, and
+/// its `migrate` would record the older version. The error says to upgrade; nothing is
+/// written.
+fn refuse_newer(recorded: Option<i64>) -> Result<()> {
+    match recorded {
+        Some(v) if v > SCHEMA_VERSION => Err(Error::backend(
+            error::STORE,
+            error::Msg(format!(
+                "the graph was migrated to schema version {v} by a newer swiftbox-neo4j; this \
+                 one knows version {SCHEMA_VERSION} and would not keep what version {v} keeps: \
+                 upgrade this process (nothing was written)"
+            )),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// How many times [`Neo4jGraph::read`] runs a statement that keeps racing concurrent deletes
+/// before it returns the (retryable) error.
+const READ_ATTEMPTS: u32 = 5;
 
 /// Rolls `txn` back after `err` and returns `err`.
 async fn rollback(txn: Txn, err: Error) -> Error {

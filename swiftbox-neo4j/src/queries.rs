@@ -36,7 +36,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use neo4rs::{query, Row};
+use neo4rs::{query, BoltType, Row};
 use serde::de::DeserializeOwned;
 use swiftbox_core::{
     Currency, GraphLimits, Money, OrderId, PopularQuery, PopularityMetric, ProductId,
@@ -364,13 +364,39 @@ impl Statements {
     }
 }
 
+/// A collaborative-filtering recommendation from a row of `recommend_cf`.
+fn recommendation(row: &Row) -> Result<Recommendation> {
+    let id: String = get(row, "id")?;
+    let because: Vec<String> = get(row, "because")?;
+    let mut because = because
+        .iter()
+        .map(|s| parse_id(s, ProductId::parse))
+        .collect::<Result<Vec<_>>>()?;
+    because.sort();
+    because.dedup();
+    because.truncate(3);
+    Ok(Recommendation {
+        product: parse_id(&id, ProductId::parse)?,
+        name: get(row, "name")?,
+        score: get(row, "score")?,
+        reason: Reason::CoPurchased { because },
+    })
+}
+
 /// A fill candidate: purchase count, product, name.
 type Candidate = (i64, ProductId, String);
 
-/// Reads one column of a row.
+/// Reads one column of a row. A null where `T` wants a value is [`error::read_null`] (an
+/// entity deleted while the statement read it), anything else that does not decode is
+/// [`error::decode`].
 pub(crate) fn get<T: DeserializeOwned>(row: &Row, column: &str) -> Result<T> {
-    row.get::<T>(column)
-        .map_err(|e| error::decode(column, format!("{e}")))
+    row.get::<T>(column).map_err(|e| {
+        if matches!(row.get::<BoltType>(column), Ok(BoltType::Null(_))) {
+            error::read_null(column)
+        } else {
+            error::decode(column, format!("{e}"))
+        }
+    })
 }
 
 pub(crate) fn parse_id<T>(s: &str, parse: impl Fn(&str) -> Result<T>) -> Result<T> {
@@ -426,26 +452,11 @@ impl Neo4jGraph {
             .param("seed", param::count(caps.recommendation_seeds))
             .param("decay", swiftbox_core::graph::SEED_DECAY)
             .param("limit", param::count(limit));
-        let rows = self.read("recommendations", q).await?;
-        let mut recs = Vec::with_capacity(limit);
-        for row in &rows {
-            let id: String = get(row, "id")?;
-            let score: f64 = get(row, "score")?;
-            let because: Vec<String> = get(row, "because")?;
-            let mut because = because
-                .iter()
-                .map(|s| parse_id(s, ProductId::parse))
-                .collect::<Result<Vec<_>>>()?;
-            because.sort();
-            because.dedup();
-            because.truncate(3);
-            recs.push(Recommendation {
-                product: parse_id(&id, ProductId::parse)?,
-                name: get(row, "name")?,
-                score,
-                reason: Reason::CoPurchased { because },
-            });
-        }
+        let mut recs = self
+            .read_as("recommendations", q, |rows| {
+                rows.iter().map(recommendation).collect::<Result<Vec<_>>>()
+            })
+            .await?;
         if recs.len() < limit {
             self.fill(user, limit, &mut recs).await?;
         }
@@ -469,27 +480,36 @@ impl Neo4jGraph {
             .param("categories", param::count(caps.fallback_categories))
             .param("need", param::count(need))
             .param("global", param::count(need.saturating_mul(2)));
-        let rows = self.read("recommendations fill", q).await?;
+        let rows = self
+            .read_as("recommendations fill", q, |rows| {
+                rows.iter()
+                    .map(|row| {
+                        let id: String = get(row, "id")?;
+                        let candidate = (
+                            get::<i64>(row, "pc")?,
+                            parse_id(&id, ProductId::parse)?,
+                            get::<String>(row, "name")?,
+                        );
+                        let category = match get::<Option<String>>(row, "category")? {
+                            Some(category) => Some((category, get::<i64>(row, "n")?)),
+                            None => None,
+                        };
+                        Ok((category, candidate))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await?;
 
         // category name -> (n, products); products ranked by count desc, id asc.
         let mut by_category: BTreeMap<String, (i64, Vec<Candidate>)> = BTreeMap::new();
         let mut popular: Vec<Candidate> = Vec::new();
-        for row in &rows {
-            let id: String = get(row, "id")?;
-            let entry = (
-                get::<i64>(row, "pc")?,
-                parse_id(&id, ProductId::parse)?,
-                get::<String>(row, "name")?,
-            );
-            match get::<Option<String>>(row, "category")? {
-                Some(category) => {
-                    let n: i64 = get(row, "n")?;
-                    by_category
-                        .entry(category)
-                        .or_insert((n, Vec::new()))
-                        .1
-                        .push(entry);
-                }
+        for (category, entry) in rows {
+            match category {
+                Some((category, n)) => by_category
+                    .entry(category)
+                    .or_insert((n, Vec::new()))
+                    .1
+                    .push(entry),
                 None => popular.push(entry),
             }
         }
@@ -543,7 +563,7 @@ impl Neo4jGraph {
             .param("buyers", param::count(caps.buyers_per_product))
             .param("per_buyer", param::count(caps.products_per_buyer))
             .param("limit", param::count(limit));
-        scored(&self.read("also_bought", q).await?)
+        self.read_as("also_bought", q, |rows| scored(&rows)).await
     }
 
     pub(crate) async fn popular_q(&self, pq: &PopularQuery) -> Result<Vec<ScoredProduct>> {
@@ -558,7 +578,7 @@ impl Neo4jGraph {
         if let Some(c) = &pq.category {
             q = q.param("category", c.as_str());
         }
-        scored(&self.read("popular", q).await?)
+        self.read_as("popular", q, |rows| scored(&rows)).await
     }
 
     pub(crate) async fn history(&self, user: &UserId, limit: usize) -> Result<Vec<PurchaseRecord>> {
@@ -566,22 +586,24 @@ impl Neo4jGraph {
         let q = query(&self.read_statements().history)
             .param("user", user.to_string())
             .param("limit", param::count(limit));
-        let rows = self.read("purchase_history", q).await?;
-        rows.iter()
-            .map(|row| {
-                let order: String = get(row, "order_id")?;
-                let product: String = get(row, "product")?;
-                let currency: String = get(row, "currency")?;
-                Ok(PurchaseRecord {
-                    order_id: parse_id(&order, OrderId::parse)?,
-                    product: parse_id(&product, ProductId::parse)?,
-                    product_name: get(row, "name")?,
-                    quantity: get(row, "quantity")?,
-                    unit_price: money(get(row, "price")?, &currency)?,
-                    purchased_at: time(get(row, "ts")?)?,
+        self.read_as("purchase_history", q, |rows| {
+            rows.iter()
+                .map(|row| {
+                    let order: String = get(row, "order_id")?;
+                    let product: String = get(row, "product")?;
+                    let currency: String = get(row, "currency")?;
+                    Ok(PurchaseRecord {
+                        order_id: parse_id(&order, OrderId::parse)?,
+                        product: parse_id(&product, ProductId::parse)?,
+                        product_name: get(row, "name")?,
+                        quantity: get(row, "quantity")?,
+                        unit_price: money(get(row, "price")?, &currency)?,
+                        purchased_at: time(get(row, "ts")?)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 
     pub(crate) async fn similar(&self, user: &UserId, limit: usize) -> Result<Vec<SimilarUser>> {
@@ -592,18 +614,53 @@ impl Neo4jGraph {
             .param("seed", param::count(caps.seed_products))
             .param("buyers", param::count(caps.buyers_per_product))
             .param("limit", param::count(limit));
-        let rows = self.read("similar_users", q).await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = get(row, "id")?;
-                let shared: i64 = get(row, "shared")?;
-                Ok(SimilarUser {
-                    user: parse_id(&id, UserId::parse)?,
-                    username: get(row, "username")?,
-                    similarity: get(row, "similarity")?,
-                    shared: u64::try_from(shared).unwrap_or(0),
+        self.read_as("similar_users", q, |rows| {
+            rows.iter()
+                .map(|row| {
+                    let id: String = get(row, "id")?;
+                    let shared: i64 = get(row, "shared")?;
+                    Ok(SimilarUser {
+                        user: parse_id(&id, UserId::parse)?,
+                        username: get(row, "username")?,
+                        similarity: get(row, "similarity")?,
+                        shared: u64::try_from(shared).unwrap_or(0),
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use neo4rs::{BoltList, BoltNull, BoltString, BoltType, Row};
+
+    use super::*;
+
+    fn row(value: BoltType) -> Row {
+        Row::new(
+            BoltList::from(vec![BoltType::String(BoltString::from("name"))]),
+            BoltList::from(vec![value]),
+        )
+    }
+
+    /// A required value that reads null is the race a read runs again for; a value of the
+    /// wrong type is a plain decode error; an optional column may be null.
+    #[test]
+    fn a_null_where_a_value_is_required_is_a_raced_read() {
+        let null = row(BoltType::Null(BoltNull));
+        let err = get::<String>(&null, "name").unwrap_err();
+        assert!(error::is_raced(&err), "{err}");
+        assert!(!err.is_retryable(), "{err}");
+        assert_eq!(get::<Option<String>>(&null, "name").unwrap(), None);
+
+        let number = row(BoltType::from(7_i64));
+        let err = get::<String>(&number, "name").unwrap_err();
+        assert!(!error::is_raced(&err), "{err}");
+        assert_eq!(
+            get::<String>(&row(BoltType::from("x")), "name").unwrap(),
+            "x"
+        );
     }
 }

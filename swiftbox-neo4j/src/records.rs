@@ -16,42 +16,58 @@ use crate::error;
 use crate::graph::{param, Neo4jGraph};
 use crate::queries::{get, money, parse_id, time};
 
-/// Every page statement skips what a concurrent transaction deleted after the read matched
-/// it: under Neo4j's read-committed isolation such a node or relationship is still returned,
-/// with no properties, and decoding it failed ("cannot decode items: Invalid type: unit
-/// value", seen in the real-server soak's repair under load). What was deleted is read as
-/// gone, as a read an instant later would have seen it.
+/// Every page statement skips what a concurrent transaction deleted while the statement read
+/// it. Neo4j reads at read-committed isolation, and each property read sees the latest commit:
+/// an entity matched by label can be deleted before its properties are read, which then read
+/// as null ("cannot decode items: Invalid type: unit value", seen in the real-server soak's
+/// repair under load, and reproduced by `tests/reads_under_deletes.rs`). So each statement
+/// first reads every property into a variable, once, and keeps a row only when none of them
+/// is null: what was deleted is read as gone, as a read an instant later would see it. (A
+/// deletion can also surface as `EntityNotFound` when the entity is loaded; [`Neo4jGraph::read`]
+/// runs such a statement again.)
 const USERS: &str = "
-MATCH (n:%User%) WHERE ($after IS NULL OR n.id > $after) AND n.version IS NOT NULL
-RETURN n.id AS id, n.username AS username, n.email AS email, n.version AS version
+MATCH (n:%User%) WHERE ($after IS NULL OR n.id > $after)
+WITH n.id AS id, n.username AS username, n.email AS email, n.version AS version
+WHERE id IS NOT NULL AND username IS NOT NULL AND email IS NOT NULL AND version IS NOT NULL
+RETURN id, username, email, version
 ORDER BY id ASC LIMIT $limit";
 
 const CATEGORIES: &str = "
-MATCH (n:%Category%) WHERE ($after IS NULL OR n.id > $after) AND n.version IS NOT NULL
-RETURN n.id AS id, n.name AS name, n.version AS version
+MATCH (n:%Category%) WHERE ($after IS NULL OR n.id > $after)
+WITH n.id AS id, n.name AS name, n.version AS version
+WHERE id IS NOT NULL AND name IS NOT NULL AND version IS NOT NULL
+RETURN id, name, version
 ORDER BY id ASC LIMIT $limit";
 
 const PRODUCTS: &str = "
-MATCH (n:%Product%) WHERE ($after IS NULL OR n.id > $after) AND n.version IS NOT NULL
-RETURN n.id AS id, n.name AS name, n.category AS category, n.price AS price,
-       n.currency AS currency, n.version AS version
+MATCH (n:%Product%) WHERE ($after IS NULL OR n.id > $after)
+WITH n.id AS id, n.name AS name, n.category AS category, n.price AS price,
+     n.currency AS currency, n.version AS version
+WHERE id IS NOT NULL AND name IS NOT NULL AND category IS NOT NULL AND price IS NOT NULL
+      AND currency IS NOT NULL AND version IS NOT NULL
+RETURN id, name, category, price, currency, version
 ORDER BY id ASC LIMIT $limit";
 
 const ORDERS: &str = "
 MATCH ()-[r:%PURCHASED%]->() WHERE ($after IS NULL OR r.order_id > $after) AND r.order_id IS NOT NULL
 WITH DISTINCT r.order_id AS oid ORDER BY oid ASC LIMIT $limit
 MATCH (u:%User%)-[r:%PURCHASED% {order_id: oid}]->(p:%Product%)
-WHERE r.version IS NOT NULL AND u.id IS NOT NULL AND p.id IS NOT NULL
-WITH oid, u, r, p ORDER BY p.id ASC
-RETURN oid, u.id AS user, min(r.timestamp) AS ts, max(r.version) AS version,
-       collect({product: p.id, quantity: r.quantity, price: r.price, currency: r.currency}) AS items
+WITH oid, u.id AS user, p.id AS product, r.timestamp AS ts, r.version AS version,
+     r.quantity AS quantity, r.price AS price, r.currency AS currency
+WHERE user IS NOT NULL AND product IS NOT NULL AND ts IS NOT NULL AND version IS NOT NULL
+      AND quantity IS NOT NULL AND price IS NOT NULL AND currency IS NOT NULL
+WITH oid, user, product, ts, version, quantity, price, currency ORDER BY product ASC
+RETURN oid, user, min(ts) AS ts, max(version) AS version,
+       collect({product: product, quantity: quantity, price: price, currency: currency}) AS items
 ORDER BY oid ASC, user ASC";
 
 const REVIEWS: &str = "
 MATCH (u:%User%)-[r:%REVIEWED%]->(p:%Product%)
-WHERE ($after IS NULL OR r.id > $after) AND r.version IS NOT NULL AND u.id IS NOT NULL
-      AND p.id IS NOT NULL
-RETURN r.id AS id, u.id AS user, p.id AS product, r.rating AS rating, r.version AS version
+WHERE ($after IS NULL OR r.id > $after)
+WITH r.id AS id, u.id AS user, p.id AS product, r.rating AS rating, r.version AS version
+WHERE id IS NOT NULL AND user IS NOT NULL AND product IS NOT NULL AND rating IS NOT NULL
+      AND version IS NOT NULL
+RETURN id, user, product, rating, version
 ORDER BY id ASC LIMIT $limit";
 
 const COUNTS: &str = "
@@ -131,6 +147,61 @@ fn version(v: i64) -> Result<u64> {
     u64::try_from(v).map_err(|_| error::decode("version", format!("{v} is negative")))
 }
 
+/// One record of `kind` from a row of its page statement.
+fn record(kind: EntityKind, row: &neo4rs::Row) -> Result<GraphRecord> {
+    Ok(match kind {
+        EntityKind::User => GraphRecord::User(UserNode {
+            id: parse_id(&get::<String>(row, "id")?, UserId::parse)?,
+            username: get(row, "username")?,
+            email: get(row, "email")?,
+            version: version(get(row, "version")?)?,
+        }),
+        EntityKind::Category => GraphRecord::Category(CategoryNode {
+            id: parse_id(&get::<String>(row, "id")?, CategoryId::parse)?,
+            name: get(row, "name")?,
+            version: version(get(row, "version")?)?,
+        }),
+        EntityKind::Product => GraphRecord::Product(ProductNode {
+            id: parse_id(&get::<String>(row, "id")?, ProductId::parse)?,
+            name: get(row, "name")?,
+            category: get(row, "category")?,
+            price: money(get(row, "price")?, &get::<String>(row, "currency")?)?,
+            version: version(get(row, "version")?)?,
+        }),
+        EntityKind::Order => {
+            let items: Vec<ItemRow> = get(row, "items")?;
+            let mut items = items
+                .into_iter()
+                .map(|it| {
+                    Ok(PurchasedItem {
+                        product: parse_id(&it.product, ProductId::parse)?,
+                        quantity: it.quantity,
+                        unit_price: money(it.price, &it.currency)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            items.sort_by_key(|i| i.product);
+            GraphRecord::Order(OrderPurchases {
+                order_id: parse_id(&get::<String>(row, "oid")?, OrderId::parse)?,
+                user: parse_id(&get::<String>(row, "user")?, UserId::parse)?,
+                placed_at: time(get(row, "ts")?)?,
+                items,
+                version: version(get(row, "version")?)?,
+            })
+        }
+        EntityKind::Review => {
+            let rating: i64 = get(row, "rating")?;
+            GraphRecord::Review(ReviewEdge {
+                id: parse_id(&get::<String>(row, "id")?, ReviewId::parse)?,
+                user: parse_id(&get::<String>(row, "user")?, UserId::parse)?,
+                product: parse_id(&get::<String>(row, "product")?, ProductId::parse)?,
+                rating: u8::try_from(rating).map_err(|_| error::decode("rating", rating))?,
+                version: version(get(row, "version")?)?,
+            })
+        }
+    })
+}
+
 impl Neo4jGraph {
     pub(crate) async fn records_q(
         &self,
@@ -149,63 +220,10 @@ impl Neo4jGraph {
         let q = query(&st.pages[position])
             .param("after", after.map(str::to_owned))
             .param("limit", param::count(limit));
-        let rows = self.read("records", q).await?;
-        rows.iter()
-            .map(|row| -> Result<GraphRecord> {
-                Ok(match kind {
-                    EntityKind::User => GraphRecord::User(UserNode {
-                        id: parse_id(&get::<String>(row, "id")?, UserId::parse)?,
-                        username: get(row, "username")?,
-                        email: get(row, "email")?,
-                        version: version(get(row, "version")?)?,
-                    }),
-                    EntityKind::Category => GraphRecord::Category(CategoryNode {
-                        id: parse_id(&get::<String>(row, "id")?, CategoryId::parse)?,
-                        name: get(row, "name")?,
-                        version: version(get(row, "version")?)?,
-                    }),
-                    EntityKind::Product => GraphRecord::Product(ProductNode {
-                        id: parse_id(&get::<String>(row, "id")?, ProductId::parse)?,
-                        name: get(row, "name")?,
-                        category: get(row, "category")?,
-                        price: money(get(row, "price")?, &get::<String>(row, "currency")?)?,
-                        version: version(get(row, "version")?)?,
-                    }),
-                    EntityKind::Order => {
-                        let items: Vec<ItemRow> = get(row, "items")?;
-                        let mut items = items
-                            .into_iter()
-                            .map(|it| {
-                                Ok(PurchasedItem {
-                                    product: parse_id(&it.product, ProductId::parse)?,
-                                    quantity: it.quantity,
-                                    unit_price: money(it.price, &it.currency)?,
-                                })
-                            })
-                            .collect::<Result<Vec<_>>>()?;
-                        items.sort_by_key(|i| i.product);
-                        GraphRecord::Order(OrderPurchases {
-                            order_id: parse_id(&get::<String>(row, "oid")?, OrderId::parse)?,
-                            user: parse_id(&get::<String>(row, "user")?, UserId::parse)?,
-                            placed_at: time(get(row, "ts")?)?,
-                            items,
-                            version: version(get(row, "version")?)?,
-                        })
-                    }
-                    EntityKind::Review => {
-                        let rating: i64 = get(row, "rating")?;
-                        GraphRecord::Review(ReviewEdge {
-                            id: parse_id(&get::<String>(row, "id")?, ReviewId::parse)?,
-                            user: parse_id(&get::<String>(row, "user")?, UserId::parse)?,
-                            product: parse_id(&get::<String>(row, "product")?, ProductId::parse)?,
-                            rating: u8::try_from(rating)
-                                .map_err(|_| error::decode("rating", rating))?,
-                            version: version(get(row, "version")?)?,
-                        })
-                    }
-                })
-            })
-            .collect()
+        self.read_as("records", q, |rows| {
+            rows.iter().map(|row| record(kind, row)).collect()
+        })
+        .await
     }
 
     pub(crate) async fn counts_q(&self) -> Result<GraphCounts> {

@@ -214,3 +214,65 @@ async fn connect_marks_the_products_of_an_older_graph() {
     assert_eq!(recs[0].product, product_id(2));
     g.wipe().await.expect("wipe");
 }
+
+/// A graph a newer version of the crate migrated is refused by `connect` and `migrate`, with
+/// an error that says to upgrade, and its recorded version is left as it was.
+#[tokio::test]
+async fn a_graph_migrated_by_a_newer_version_is_refused_and_left_alone() {
+    let Some(g) = graph("newer_schema").await else {
+        return;
+    };
+    let (raw, ns) = buckets::raw(&g).await;
+    let recorded = || async {
+        let mut rows = raw
+            .execute(neo4rs::query(&format!(
+                "MATCH (m:`{ns}_SwiftboxSchema`) RETURN m.version AS v"
+            )))
+            .await
+            .expect("read version");
+        let row = rows.next().await.expect("row").expect("a version node");
+        row.get::<i64>("v").expect("v")
+    };
+    let ours = recorded().await;
+    raw.run(neo4rs::query(&format!(
+        "MATCH (m:`{ns}_SwiftboxSchema`) SET m.version = {}",
+        ours + 1
+    )))
+    .await
+    .expect("record a newer version by hand");
+
+    let server = swiftbox_testsupport::neo4j().await.expect("server");
+    let config = Neo4jConfig::builder(&server.uri, &server.user, &server.password)
+        .namespace(ns.as_str())
+        .build()
+        .expect("config");
+    let err = Neo4jGraph::connect(&config)
+        .await
+        .expect_err("connect refuses a newer graph");
+    assert!(!err.is_retryable(), "{err}");
+    let source = std::error::Error::source(&err)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    assert!(
+        source.contains("newer swiftbox-neo4j") && source.contains("upgrade"),
+        "{err}: {source}"
+    );
+
+    let err = g
+        .migrate()
+        .await
+        .expect_err("migrate refuses a newer graph");
+    assert!(!err.is_retryable(), "{err}");
+    assert_eq!(
+        recorded().await,
+        ours + 1,
+        "the newer version stays recorded"
+    );
+
+    raw.run(neo4rs::query(&format!(
+        "MATCH (m:`{ns}_SwiftboxSchema`) SET m.version = {ours}"
+    )))
+    .await
+    .expect("restore");
+    g.wipe().await.expect("wipe");
+}
