@@ -110,11 +110,24 @@
 //! `EXPLAIN`s every apply statement and fails when a guard is no longer read that way. View
 //! counts are safe through `MERGE` locking.
 //!
+//! Reads take no locks, and Neo4j reads at read-committed isolation: a query or a page of
+//! [`records`](swiftbox_core::GraphStore::records) can match an entity that a concurrent
+//! apply deletes before the read loads it. The server then fails the statement
+//! (`EntityNotFound`), or the entity's properties read as null. Either way the read is run
+//! again at once, up to five times (it was rolled back, so nothing is counted twice); the
+//! pages also read each property once and leave out a row that read null, so the reconciler
+//! sees an entity deleted mid-read as gone. A read still racing after five runs fails with
+//! its last error: [`Error::Unavailable`](swiftbox_core::Error::Unavailable) (retryable) for
+//! the server's, a decode error ([`Error::Backend`](swiftbox_core::Error::Backend)) for a
+//! null, which a node not written by SwiftBox also gives.
+//!
 //! # Lifecycle
 //!
 //! [`Neo4jGraph::connect`] migrates a database or namespace that needs it (and costs two
 //! reads when it does not), so a connected store is always usable; [`Neo4jGraph::migrate`]
-//! stays public and idempotent for tools that want to run it on their own. The statements use
+//! stays public and idempotent for tools that want to run it on their own. A graph migrated
+//! by a newer version of this crate is refused by both, with an error saying to upgrade. The
+//! statements use
 //! no form Neo4j 5.26 reports as deprecated (subqueries always have a variable scope clause,
 //! `CALL (row) { ... }`), and a test fails on any deprecation notification.
 #![deny(missing_docs)]

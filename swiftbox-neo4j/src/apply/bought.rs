@@ -9,8 +9,9 @@
 //! database hit per line (16k of the heaviest M user's 21k).
 //!
 //! Apply keeps it exact in the transaction that writes the lines, from the same created and
-//! removed lines as the product projections ([`Delta`]), with a last statement ([`UPDATE`]),
-//! one row per user in user id order, after the product projections:
+//! removed lines as the product projections ([`Delta`]), with the last part ([`UPDATE`]) of
+//! the projection statement, one row per user in user id order, after the product
+//! projections:
 //!
 //! - a product deleted in the transaction leaves no line at all (its delete runs after every
 //!   upsert and takes every relationship with it), so it leaves its buyers' sets (`gone`),
