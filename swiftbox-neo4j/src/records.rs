@@ -48,18 +48,24 @@ WHERE id IS NOT NULL AND name IS NOT NULL AND category IS NOT NULL AND price IS 
 RETURN id, name, category, price, currency, version
 ORDER BY id ASC LIMIT $limit";
 
+/// A page of orders: the next `$limit` order ids, each with its complete lines (`lines`), empty
+/// when every line of the order was deleted after the first `MATCH` found it (or none is
+/// complete). Every picked id gets a row, so the caller can tell the end of the orders from a
+/// page thinned by deletes (see [`Neo4jGraph::records_q`]).
 const ORDERS: &str = "
 MATCH ()-[r:%PURCHASED%]->() WHERE ($after IS NULL OR r.order_id > $after) AND r.order_id IS NOT NULL
 WITH DISTINCT r.order_id AS oid ORDER BY oid ASC LIMIT $limit
-MATCH (u:%User%)-[r:%PURCHASED% {order_id: oid}]->(p:%Product%)
-WITH oid, u.id AS user, p.id AS product, r.timestamp AS ts, r.version AS version,
-     r.quantity AS quantity, r.price AS price, r.currency AS currency
-WHERE user IS NOT NULL AND product IS NOT NULL AND ts IS NOT NULL AND version IS NOT NULL
-      AND quantity IS NOT NULL AND price IS NOT NULL AND currency IS NOT NULL
-WITH oid, user, product, ts, version, quantity, price, currency ORDER BY product ASC
-RETURN oid, user, min(ts) AS ts, max(version) AS version,
-       collect({product: product, quantity: quantity, price: price, currency: currency}) AS items
-ORDER BY oid ASC, user ASC";
+CALL (oid) {
+  OPTIONAL MATCH (u:%User%)-[r:%PURCHASED% {order_id: oid}]->(p:%Product%)
+  WITH u.id AS user, p.id AS product, r.timestamp AS ts, r.version AS version,
+       r.quantity AS quantity, r.price AS price, r.currency AS currency
+  WHERE user IS NOT NULL AND product IS NOT NULL AND ts IS NOT NULL AND version IS NOT NULL
+        AND quantity IS NOT NULL AND price IS NOT NULL AND currency IS NOT NULL
+  RETURN collect({user: user, product: product, ts: ts, version: version, quantity: quantity,
+                  price: price, currency: currency}) AS lines
+}
+RETURN oid, lines
+ORDER BY oid ASC";
 
 const REVIEWS: &str = "
 MATCH (u:%User%)-[r:%REVIEWED%]->(p:%Product%)
@@ -135,12 +141,51 @@ fn page_template(kind: EntityKind) -> &'static str {
     }
 }
 
+/// One line of an order's page row.
 #[derive(serde::Deserialize)]
-struct ItemRow {
+struct LineRow {
+    user: String,
     product: String,
+    ts: i64,
+    version: i64,
     quantity: i64,
     price: i64,
     currency: String,
+}
+
+/// The order records of one row of [`ORDERS`]: one per user holding lines of the order (one,
+/// unless the graph was edited by hand), none when it has no complete line left.
+fn orders(row: &neo4rs::Row) -> Result<Vec<GraphRecord>> {
+    let order_id = parse_id(&get::<String>(row, "oid")?, OrderId::parse)?;
+    let mut by_user: BTreeMap<String, Vec<LineRow>> = BTreeMap::new();
+    for line in get::<Vec<LineRow>>(row, "lines")? {
+        by_user.entry(line.user.clone()).or_default().push(line);
+    }
+    by_user
+        .into_iter()
+        .map(|(user, lines)| {
+            let mut items = lines
+                .iter()
+                .map(|l| {
+                    Ok(PurchasedItem {
+                        product: parse_id(&l.product, ProductId::parse)?,
+                        quantity: l.quantity,
+                        unit_price: money(l.price, &l.currency)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            items.sort_by_key(|i| i.product);
+            let first = lines.iter().map(|l| l.ts).min().unwrap_or_default();
+            let newest = lines.iter().map(|l| l.version).max().unwrap_or_default();
+            Ok(GraphRecord::Order(OrderPurchases {
+                order_id,
+                user: parse_id(&user, UserId::parse)?,
+                placed_at: time(first)?,
+                items,
+                version: version(newest)?,
+            }))
+        })
+        .collect()
 }
 
 fn version(v: i64) -> Result<u64> {
@@ -169,25 +214,10 @@ fn record(kind: EntityKind, row: &neo4rs::Row) -> Result<GraphRecord> {
             version: version(get(row, "version")?)?,
         }),
         EntityKind::Order => {
-            let items: Vec<ItemRow> = get(row, "items")?;
-            let mut items = items
-                .into_iter()
-                .map(|it| {
-                    Ok(PurchasedItem {
-                        product: parse_id(&it.product, ProductId::parse)?,
-                        quantity: it.quantity,
-                        unit_price: money(it.price, &it.currency)?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            items.sort_by_key(|i| i.product);
-            GraphRecord::Order(OrderPurchases {
-                order_id: parse_id(&get::<String>(row, "oid")?, OrderId::parse)?,
-                user: parse_id(&get::<String>(row, "user")?, UserId::parse)?,
-                placed_at: time(get(row, "ts")?)?,
-                items,
-                version: version(get(row, "version")?)?,
-            })
+            return Err(error::decode(
+                "records",
+                "orders are read by their own pages (`orders`)",
+            ))
         }
         EntityKind::Review => {
             let rating: i64 = get(row, "rating")?;
@@ -217,13 +247,55 @@ impl Neo4jGraph {
             .iter()
             .position(|k| *k == kind)
             .unwrap_or_default();
-        let q = query(&st.pages[position])
-            .param("after", after.map(str::to_owned))
-            .param("limit", param::count(limit));
-        self.read_as("records", q, |rows| {
-            rows.iter().map(|row| record(kind, row)).collect()
-        })
-        .await
+        let text = &st.pages[position];
+        if kind != EntityKind::Order {
+            let q = query(text)
+                .param("after", after.map(str::to_owned))
+                .param("limit", param::count(limit));
+            return self
+                .read_as("records", q, |rows| {
+                    rows.iter().map(|row| record(kind, row)).collect()
+                })
+                .await;
+        }
+        // Orders are picked by id first and read after, so an order deleted in between leaves
+        // its id without lines: the page then asks for more after the last id picked, rather
+        // than return a short page, which a caller reads as the end of the orders (the
+        // reconciler would then see every later order as missing from the graph).
+        let mut out = Vec::new();
+        let mut after = after.map(str::to_owned);
+        let mut found = 0;
+        while found < limit {
+            let want = limit - found;
+            let q = query(text)
+                .param("after", after.clone())
+                .param("limit", param::count(want));
+            let page = self
+                .read_as("records", q, |rows| {
+                    let picked = rows.len();
+                    let last = match rows.last() {
+                        Some(row) => Some(get::<String>(row, "oid")?),
+                        None => None,
+                    };
+                    let mut records = Vec::new();
+                    let mut with_lines = 0;
+                    for row in &rows {
+                        let of_order = orders(row)?;
+                        with_lines += usize::from(!of_order.is_empty());
+                        records.extend(of_order);
+                    }
+                    Ok((picked, last, with_lines, records))
+                })
+                .await?;
+            let (picked, last, with_lines, records) = page;
+            found += with_lines;
+            out.extend(records);
+            if picked < want {
+                break;
+            }
+            after = last;
+        }
+        Ok(out)
     }
 
     pub(crate) async fn counts_q(&self) -> Result<GraphCounts> {
