@@ -27,6 +27,9 @@ impl std::error::Error for Msg {}
 ///   `Neo.ClientError.General.ForbiddenOnReadOnlyDatabase`: a write reached a member that is no
 ///   longer the leader) → [`Error::Unavailable`] (retryable: the worker backs off and tries
 ///   again, and nothing is counted against the change);
+/// - a statement that raced a concurrent delete (`Neo.ClientError.Statement.EntityNotFound`,
+///   "Unable to load ...": [`Raced`]) → [`Error::Unavailable`], in reads and writes alike: the
+///   transaction was rolled back and the same call succeeds once the delete has committed;
 /// - authentication failures → [`Error::Backend`] saying so (retrying cannot fix a password);
 /// - everything else → [`Error::Backend`] with the driver error as its source.
 ///
@@ -73,7 +76,11 @@ pub(crate) fn map(err: neo4rs::Error) -> Error {
 /// statement: the same statement run again succeeds. SwiftBox never addresses an entity by its
 /// internal id, so a statement of ours can meet this error only by racing a delete. (The same
 /// code with "has been deleted in this transaction" is a statement deleting twice: a bug, kept
-/// as [`Error::Backend`].)
+/// as [`Error::Backend`].) Writes are classified the same way, so a worker backs off and
+/// retries an apply that raced a delete rather than count it against the change; were this
+/// error ever deterministic (a damaged store), the worker would keep retrying instead of
+/// setting the change aside, and `swiftbox_neo4j_call_duration_seconds{outcome="error"}`
+/// would show it.
 #[derive(Debug)]
 pub(crate) struct Raced(neo4rs::Error);
 

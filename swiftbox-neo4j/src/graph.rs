@@ -56,10 +56,14 @@ impl Neo4jGraph {
     /// A graph that a newer version of this crate migrated (a higher recorded schema version)
     /// is refused with [`Error::Backend`] saying to upgrade, by `connect` and by
     /// [`Self::migrate`]: an older process would write without keeping what the newer schema
-    /// keeps. In a rolling upgrade, processes that connected before the new version migrated
-    /// keep running the old code until they restart; run
+    /// keeps (and `migrate` never records a lower version than the one recorded). In a rolling
+    /// upgrade, processes that connected before the new version migrated keep running the old
+    /// code until they restart; run
     /// [`GraphStore::rebuild_projections`](swiftbox_core::GraphStore::rebuild_projections)
-    /// once the last of them has stopped.
+    /// once the last of them has stopped. To roll back to an older version on purpose, set
+    /// the `version` of the namespace's `SwiftboxSchema` node to the older version's by hand
+    /// (the older processes then connect), and run `rebuild_projections` after upgrading
+    /// again: what the older code wrote meanwhile did not keep the newer projections.
     ///
     /// Every Cypher statement the store runs is rendered here, once, for its namespace
     /// ([`Self::cypher_statements`]).
@@ -502,8 +506,9 @@ fn refuse_newer(recorded: Option<i64>) -> Result<()> {
     }
 }
 
-/// How many times [`Neo4jGraph::read`] runs a statement that keeps racing concurrent deletes
-/// before it returns the (retryable) error.
+/// How many times [`Neo4jGraph::read_as`] runs a statement that keeps racing concurrent deletes
+/// before it returns the last error (retryable for the server's `EntityNotFound`, a decode
+/// error for a value that read null).
 const READ_ATTEMPTS: u32 = 5;
 
 /// Rolls `txn` back after `err` and returns `err`.

@@ -265,37 +265,34 @@ impl Neo4jGraph {
         let mut out = Vec::new();
         let mut after = after.map(str::to_owned);
         let mut found = 0;
-        while found < limit {
-            let want = limit - found;
+        loop {
+            // Each round asks for `limit` ids, not only those still missing: a run of ids
+            // without lines (a bulk delete under way) then costs one round, not one per id.
             let q = query(text)
                 .param("after", after.clone())
-                .param("limit", param::count(want));
-            let page = self
+                .param("limit", param::count(limit));
+            let picked = self
                 .read_as("records", q, |rows| {
-                    let picked = rows.len();
-                    let last = match rows.last() {
-                        Some(row) => Some(get::<String>(row, "oid")?),
-                        None => None,
-                    };
-                    let mut records = Vec::new();
-                    let mut with_lines = 0;
-                    for row in &rows {
-                        let of_order = orders(row)?;
-                        with_lines += usize::from(!of_order.is_empty());
-                        records.extend(of_order);
-                    }
-                    Ok((picked, last, with_lines, records))
+                    rows.iter()
+                        .map(|row| Ok((get::<String>(row, "oid")?, orders(row)?)))
+                        .collect::<Result<Vec<_>>>()
                 })
                 .await?;
-            let (picked, last, with_lines, records) = page;
-            found += with_lines;
-            out.extend(records);
-            if picked < want {
-                break;
+            let exhausted = picked.len() < limit;
+            for (oid, of_order) in picked {
+                if !of_order.is_empty() {
+                    found += 1;
+                    out.extend(of_order);
+                    if found == limit {
+                        return Ok(out);
+                    }
+                }
+                after = Some(oid);
             }
-            after = last;
+            if exhausted {
+                return Ok(out);
+            }
         }
-        Ok(out)
     }
 
     pub(crate) async fn counts_q(&self) -> Result<GraphCounts> {

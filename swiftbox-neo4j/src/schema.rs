@@ -41,10 +41,11 @@ const SCHEMA_VERSION_READ: &str = "
 OPTIONAL MATCH (m:%SwiftboxSchema%)
 RETURN max(m.version) AS version";
 
-/// Records `$version` as migrated.
+/// Records `$version` as migrated, unless a higher one is recorded: a `migrate` of an older
+/// version that read the version before a newer one recorded its own must not lower it.
 const SCHEMA_VERSION_WRITE: &str = "
 MERGE (m:%SwiftboxSchema% {id: 'schema'})
-SET m.version = $version";
+SET m.version = CASE WHEN m.version > $version THEN m.version ELSE $version END";
 
 /// Gives the `PURCHASED` lines of the products `$ids` that lack it their product's id (lines
 /// written before schema version 3).

@@ -269,6 +269,23 @@ async fn a_graph_migrated_by_a_newer_version_is_refused_and_left_alone() {
         "the newer version stays recorded"
     );
 
+    // A migrate of this version that read the version before the newer one was recorded
+    // ends with this write: it must not lower the version.
+    let write = g
+        .cypher_statements()
+        .into_iter()
+        .find(|(name, _)| *name == "migrate.version_write")
+        .map(|(_, text)| text.to_owned())
+        .expect("the version write");
+    raw.run(neo4rs::query(&write).param("version", ours))
+        .await
+        .expect("an older version's write");
+    assert_eq!(
+        recorded().await,
+        ours + 1,
+        "an older write leaves the newer version"
+    );
+
     raw.run(neo4rs::query(&format!(
         "MATCH (m:`{ns}_SwiftboxSchema`) SET m.version = {ours}"
     )))

@@ -22,7 +22,7 @@
 //!   another line to it, so the set is read again from the relationships (`rescan`), as it is
 //!   for a user who has no set yet.
 //!
-//! Both run after the statement's first `SET` has write-locked the node: another
+//! Both run after [`UPDATE`]'s first `SET` has write-locked the node: another
 //! transaction's lines to the user are then either committed (and read by a rescan) or added
 //! by that transaction after this one commits, since it must lock the same node first.
 //!
