@@ -414,7 +414,7 @@ pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>> {
 }
 
 /// Scored products from rows with `id`, `name` and a numeric `score` column (integer or float).
-pub(crate) fn scored(rows: &[Row]) -> Result<Vec<ScoredProduct>> {
+pub(crate) fn scored(rows: Vec<Row>) -> Result<Vec<ScoredProduct>> {
     rows.iter()
         .map(|row| {
             let id: String = get(row, "id")?;
@@ -563,7 +563,7 @@ impl Neo4jGraph {
             .param("buyers", param::count(caps.buyers_per_product))
             .param("per_buyer", param::count(caps.products_per_buyer))
             .param("limit", param::count(limit));
-        self.read_as("also_bought", q, |rows| scored(&rows)).await
+        self.read_as("also_bought", q, scored).await
     }
 
     pub(crate) async fn popular_q(&self, pq: &PopularQuery) -> Result<Vec<ScoredProduct>> {
@@ -578,7 +578,7 @@ impl Neo4jGraph {
         if let Some(c) = &pq.category {
             q = q.param("category", c.as_str());
         }
-        self.read_as("popular", q, |rows| scored(&rows)).await
+        self.read_as("popular", q, scored).await
     }
 
     pub(crate) async fn history(&self, user: &UserId, limit: usize) -> Result<Vec<PurchaseRecord>> {

@@ -23,7 +23,7 @@ use crate::queries::{get, money, parse_id, time};
 /// repair under load, and reproduced by `tests/reads_under_deletes.rs`). So each statement
 /// first reads every property into a variable, once, and keeps a row only when none of them
 /// is null: what was deleted is read as gone, as a read an instant later would see it. (A
-/// deletion can also surface as `EntityNotFound` when the entity is loaded; [`Neo4jGraph::read`]
+/// deletion can also surface as `EntityNotFound` when the entity is loaded; [`Neo4jGraph::read_as`]
 /// runs such a statement again.)
 const USERS: &str = "
 MATCH (n:%User%) WHERE ($after IS NULL OR n.id > $after)
@@ -192,9 +192,10 @@ fn version(v: i64) -> Result<u64> {
     u64::try_from(v).map_err(|_| error::decode("version", format!("{v} is negative")))
 }
 
-/// One record of `kind` from a row of its page statement.
-fn record(kind: EntityKind, row: &neo4rs::Row) -> Result<GraphRecord> {
-    Ok(match kind {
+/// The records of `kind` in a row of its page statement: one, or for an order one per user
+/// holding its lines ([`orders`]).
+fn record(kind: EntityKind, row: &neo4rs::Row) -> Result<Vec<GraphRecord>> {
+    Ok(vec![match kind {
         EntityKind::User => GraphRecord::User(UserNode {
             id: parse_id(&get::<String>(row, "id")?, UserId::parse)?,
             username: get(row, "username")?,
@@ -213,12 +214,7 @@ fn record(kind: EntityKind, row: &neo4rs::Row) -> Result<GraphRecord> {
             price: money(get(row, "price")?, &get::<String>(row, "currency")?)?,
             version: version(get(row, "version")?)?,
         }),
-        EntityKind::Order => {
-            return Err(error::decode(
-                "records",
-                "orders are read by their own pages (`orders`)",
-            ))
-        }
+        EntityKind::Order => return orders(row),
         EntityKind::Review => {
             let rating: i64 = get(row, "rating")?;
             GraphRecord::Review(ReviewEdge {
@@ -229,7 +225,7 @@ fn record(kind: EntityKind, row: &neo4rs::Row) -> Result<GraphRecord> {
                 version: version(get(row, "version")?)?,
             })
         }
-    })
+    }])
 }
 
 impl Neo4jGraph {
@@ -254,7 +250,8 @@ impl Neo4jGraph {
                 .param("limit", param::count(limit));
             return self
                 .read_as("records", q, |rows| {
-                    rows.iter().map(|row| record(kind, row)).collect()
+                    let records = rows.iter().map(|row| record(kind, row));
+                    Ok(records.collect::<Result<Vec<_>>>()?.concat())
                 })
                 .await;
         }
@@ -274,7 +271,7 @@ impl Neo4jGraph {
             let picked = self
                 .read_as("records", q, |rows| {
                     rows.iter()
-                        .map(|row| Ok((get::<String>(row, "oid")?, orders(row)?)))
+                        .map(|row| Ok((get::<String>(row, "oid")?, record(kind, row)?)))
                         .collect::<Result<Vec<_>>>()
                 })
                 .await?;

@@ -186,6 +186,6 @@ impl Neo4jGraph {
         if let Some(c) = &tq.category {
             q = q.param("category", c.as_str());
         }
-        self.read_as("trending", q, |rows| scored(&rows)).await
+        self.read_as("trending", q, scored).await
     }
 }
