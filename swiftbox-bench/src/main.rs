@@ -5,7 +5,7 @@
 //!                [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N,...]
 //!                [--resync-batch N] [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR]
 //!                [--scale-workers 1,2,4] [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N]
-//!                [--repeat N] [--no-warm-up] [--keep-graphs]
+//!                [--repeat N] [--query-reps N] [--no-warm-up] [--keep-graphs]
 //! swiftbox-bench --compare A.json B.json [C.json ...] [--stated X.json [Y.json ...]]
 //! ```
 //! By default the timed figures run once as a warm-up (reported apart) and then three counted
@@ -53,7 +53,7 @@ fn usage(msg: &str) -> ExitCode {
         "usage: swiftbox-bench [--quick] [--scales s,m,l] [--backends memory,servers] \
          [--figures 1,2,3,4,5,6,7] [--json PATH] [--lag-rate N] [--lag-seconds N] [--lag-warmup N] [--lag-workers N] [--catalog U,P] [--mongo-lag-rate N,...] [--resync-batch N] \
          [--resync-in-flight N] [--mongo-max-orders N] [--data-cache DIR] [--scale-workers N,..] \
-         [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N] [--repeat N] [--no-warm-up] [--keep-graphs]\n\
+         [--scale-rates N,..] [--scale-mongo-rates N,..] [--scale-seconds N] [--repeat N] [--query-reps N] [--no-warm-up] [--keep-graphs]\n\
          \x20      swiftbox-bench --compare A.json B.json [C.json ...] [--stated X.json [Y.json ...]]"
     );
     ExitCode::from(64)
@@ -174,6 +174,12 @@ fn main() -> ExitCode {
                     cfg.repeat = value(arg)?.parse().map_err(|_| "bad --repeat")?;
                     if cfg.repeat == 0 {
                         return Err("--repeat needs at least one pass".into());
+                    }
+                }
+                "--query-reps" => {
+                    cfg.query_reps = value(arg)?.parse().map_err(|_| "bad --query-reps")?;
+                    if cfg.query_reps == 0 {
+                        return Err("--query-reps needs at least one repetition".into());
                     }
                 }
                 "--no-warm-up" => cfg.warm_up = false,
