@@ -204,7 +204,8 @@ impl Neo4jGraph {
     /// and on `PURCHASED(order_id, product)` (one line per order and product);
     /// unique `id` of the internal counter nodes and an index on each of their counters
     /// (`popular`); a unique `(product, hour)` and an index on `hour` of the internal trend
-    /// buckets (`trending`). On a graph last migrated before schema version 4, marks every
+    /// buckets, and indexes on the counter nodes' trend bound and on their `(category,
+    /// trend_bound)` (`trending`). On a graph last migrated before schema version 4, marks every
     /// product with buyers for [`swiftbox_core::GraphStore::refresh_neighbours`]. On a graph
     /// last migrated before schema version 3, gives every
     /// `PURCHASED` line its product's id as `product` (a doubled line, which the constraint
@@ -212,7 +213,8 @@ impl Neo4jGraph {
     /// version). Then gives every product that lacks them its popularity counters
     /// (`purchases`, `units`, `buyers`, kept by apply from then on: see
     /// [`Self::recount_product_stats`]), computed from its relationships, and builds the trend
-    /// buckets of every product not marked as having complete ones, the recent-buyer list of
+    /// buckets and trend bound (with the counter node's copy of the product's category) of
+    /// every product not marked as having complete ones, the recent-buyer list of
     /// every counter node without one and the bought set of every user without one (see the
     /// `apply` module's projections), so a graph
     /// written by an older version of this crate is brought up to date; last, records the
@@ -280,8 +282,8 @@ impl Neo4jGraph {
     /// counter nodes and deletes those whose product is gone. Runs in batches of 1,000
     /// products, each its own explicit transaction, so run it while no `apply` is in flight. Then
     /// rebuilds every product's recent-buyer list (its latest 100 buyers, which the
-    /// recommendation queries read) and trend buckets (per-hour purchase sums `trending`
-    /// reads), and every user's bought set (the distinct products `similar_users` reads), all
+    /// recommendation queries read), trend buckets (per-hour purchase sums `trending`
+    /// reads) and trend bounds (by which it reads products best first), and every user's bought set (the distinct products `similar_users` reads), all
     /// kept by apply likewise, from the relationships.
     #[tracing::instrument(skip(self), fields(namespace = ?self.inner.config.namespace))]
     pub async fn recount_product_stats(&self) -> Result<()> {

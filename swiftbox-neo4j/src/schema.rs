@@ -34,7 +34,11 @@ const TYPES: [&str; 4] = ["PURCHASED", "VIEWED", "REVIEWED", "BELONGS_TO"];
 /// (`marked`); migrate marks every product with buyers, so the lists get computed.
 ///
 /// 5: users' bought sets (`bought` on `User` nodes); migrate builds those missing.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+///
+/// 6: counter nodes carry each product's trend bound (`trend_bound`) and category (`category`),
+/// indexed, and mark them complete with `trend = 2`; migrate rebuilds the buckets, bound and
+/// category of every product not so marked.
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// Reads the version `migrate` last recorded (`null` if none).
 const SCHEMA_VERSION_READ: &str = "
@@ -287,6 +291,20 @@ impl Schema {
                 "REQUIRE (n.product, n.hour) IS UNIQUE",
             ),
             node_index("trend_bucket_hour", "SwiftboxTrendBucket", "hour"),
+            // Trending: the products by trend bound, best first (the whole shop), and a
+            // category's products' bounds (read whole, from the index alone: Neo4j 5.26 does
+            // not order by the second property of a composite index).
+            node_index(
+                "product_stats_trend_bound",
+                "SwiftboxProductStats",
+                "trend_bound",
+            ),
+            create(
+                "product_stats_category_trend_bound",
+                "INDEX",
+                "(n:%SwiftboxProductStats%)",
+                "ON (n.category, n.trend_bound)",
+            ),
         ]
     }
 }

@@ -9,10 +9,15 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::Duration;
-use common::buckets::{assert_buckets_exact, assert_trending_same, raw, stored_buckets};
+use common::buckets::{
+    assert_bounds_hold, assert_buckets_exact, assert_trending_same, raw, stored_buckets,
+};
 use common::*;
 use swiftbox_core::memory::MemoryGraph;
-use swiftbox_core::{EntityKind, Error, GraphChange, GraphStore, PopularQuery, PopularityMetric};
+use swiftbox_core::{
+    EntityKind, Error, GraphChange, GraphStore, PopularQuery, PopularityMetric, ScoredProduct,
+    TrendingQuery,
+};
 use swiftbox_neo4j::Neo4jGraph;
 
 /// Product id -> (purchases, units, buyers).
@@ -305,6 +310,107 @@ async fn concurrent_applies_sharing_products_keep_exact_counters() {
     g.wipe().await.expect("wipe");
 }
 
+/// `trending` at `t` over one day on both stores, at limits 1, 3, 20 and 100 (same products in
+/// the same order, scores within 1e-12 relative), starting with `first` when given.
+async fn assert_trending_limits(
+    g: &Neo4jGraph,
+    mem: &MemoryGraph,
+    t: chrono::DateTime<chrono::Utc>,
+    category: Option<&str>,
+    first: Option<&[swiftbox_core::ProductId]>,
+) {
+    for limit in [1, 3, 20, 100] {
+        let q = TrendingQuery {
+            now: t,
+            window: Duration::days(1),
+            category: category.map(str::to_owned),
+            ..TrendingQuery::new(limit)
+        };
+        let a = g.trending(&q).await.expect("trending neo");
+        let b = mem.trending(&q).await.expect("trending mem");
+        let ids = |v: &[ScoredProduct]| v.iter().map(|s| s.product).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b), "{category:?}, limit {limit}");
+        if let Some(first) = first {
+            let n = first.len().min(a.len());
+            assert_eq!(ids(&a)[..n], first[..n], "{category:?}, limit {limit}");
+        }
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x.score - y.score).abs() <= 1e-12 * y.score,
+                "{category:?}, limit {limit}: {x:?} {y:?}"
+            );
+        }
+    }
+}
+
+/// Trending reads products by trend bound, best first, until the bounds left cannot beat its
+/// answer: here the best bounds belong to products whose purchases are mostly
+/// older than the window (or were deleted), so the answer lies beyond the first candidates,
+/// and each limit takes another path (settled in the second round, by running out of
+/// products, and after the last round by scoring every product's buckets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trending_finds_the_answer_beyond_loose_trend_bounds() {
+    let Some(g) = graph("trending_loose_bounds").await else {
+        return;
+    };
+    let mem = MemoryGraph::new();
+    let t = now();
+    let mut setup: Vec<GraphChange> = vec![up(category(0, 1)), up(user(0, 1))];
+    let (old, fresh) = (150u128, 5u128);
+    setup.extend((0..old + fresh + 1).map(|p| up(product(p, 0, 1))));
+    // Old products: 50 units three days ago (outside a one-day window) and one ten hours ago;
+    // fresh ones 5 units an hour ago; the last product 100 units an hour ago, deleted below.
+    for p in 0..old {
+        setup.push(up(order(p, 0, &[(p, 50)], t - Duration::days(3), 1)));
+        setup.push(up(order(
+            1_000 + p,
+            0,
+            &[(p, 1)],
+            t - Duration::hours(10),
+            1,
+        )));
+    }
+    for p in old..old + fresh {
+        setup.push(up(order(
+            p,
+            0,
+            &[(p, 5 + (p % 2) as i64)],
+            t - Duration::hours(1),
+            1,
+        )));
+    }
+    setup.push(up(order(
+        9_999,
+        0,
+        &[(old + fresh, 100)],
+        t - Duration::hours(1),
+        1,
+    )));
+    for store in [&g as &dyn GraphStore, &mem] {
+        store.apply(&setup).await.expect("setup");
+        let gone = [del(EntityKind::Order, order_id(9_999), 2)];
+        assert_eq!(store.apply(&gone).await.expect("delete").applied, 1);
+    }
+    let fresh_first: Vec<_> = [151, 153, 150, 152, 154].map(product_id).to_vec();
+    for category in [None, Some("Books")] {
+        assert_trending_limits(&g, &mem, t, category, Some(&fresh_first)).await;
+    }
+    // The best fresh product and two old ones move to another category: each category's
+    // candidates follow (the counter node's copy of the category).
+    let moves = [
+        up(category(1, 1)),
+        up(product(151, 1, 2)),
+        up(product(0, 1, 2)),
+        up(product(7, 1, 2)),
+    ];
+    assert_eq!(g.apply(&moves).await.expect("move").applied, 4);
+    assert_eq!(mem.apply(&moves).await.expect("move mem").applied, 4);
+    for category in [None, Some("Books"), Some("Games")] {
+        assert_trending_limits(&g, &mem, t, category, None).await;
+    }
+    g.wipe().await.expect("wipe");
+}
+
 #[tokio::test]
 async fn migrate_and_recount_rebuild_the_counters_from_the_relationships() {
     let Some(g) = graph("counters_migrate").await else {
@@ -346,7 +452,26 @@ async fn migrate_and_recount_rebuild_the_counters_from_the_relationships() {
     );
     g.migrate().await.expect("migrate again");
     assert_counters_exact(&g, "after a late migrate").await;
+    assert_bounds_hold(&g, &stored_buckets(&g).await, true, "after a late migrate").await;
     assert_trending_same(&g, &mem, "after a late migrate").await;
+
+    // A graph of schema version 5: complete buckets (`trend = 1`) and no trend bounds, where
+    // an apply of this version then raised one product's bound by its own lines only.
+    let v5 = format!("MATCH (s:`{ns}_SwiftboxProductStats`) SET s.trend = 1 REMOVE s.trend_bound");
+    raw.run(neo4rs::query(&v5)).await.expect("version 5");
+    let late = [up(order(501, 1, &[(0, 1)], now(), 1))];
+    assert_eq!(g.apply(&late).await.expect("apply").applied, 1);
+    assert_eq!(mem.apply(&late).await.expect("apply mem").applied, 1);
+    g.migrate().await.expect("migrate a version 5 graph");
+    assert_counters_exact(&g, "after migrating version 5").await;
+    assert_bounds_hold(
+        &g,
+        &stored_buckets(&g).await,
+        true,
+        "after migrating version 5",
+    )
+    .await;
+    assert_trending_same(&g, &mem, "after migrating version 5").await;
 
     // Relationships edited by hand: the counters are stale until recounted.
     let edit = format!("MATCH ()-[r:`{ns}_PURCHASED`]->(:`{ns}_Product` {{id: $p}}) DELETE r");

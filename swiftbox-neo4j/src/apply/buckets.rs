@@ -25,14 +25,32 @@
 //! ulp or two.
 //!
 //!
+//! # The trend bound
+//!
+//! A bucket of hour `h` whose exact sum is `v` adds `v / 2^52 * 0.5^((now - h) / 24 h)` to its
+//! product's score when it is inside the window, which is `v / 2^52 * 2^(h / 24) * 0.5^(now /
+//! 24 h)`: the first two factors do not depend on the query. Their sum over the product's
+//! buckets, `K`, times `0.5^(now / 24 h)`, is the product's score in a window holding every
+//! bucket, and no window scores it higher (a window holds some of its buckets, or parts of
+//! them). So the products' order by `K` is an order by upper bounds of their scores at any
+//! `now`, which whole-shop `trending` reads through an index, best first, until the bounds
+//! left cannot beat its answer (the `trending` module).
+//!
+//! The counter node keeps `ln K` as `trend_bound` (`K` itself outgrows a float within a few
+//! years of the epoch), absent for a product without buckets. Apply raises it by what its
+//! lines add to hours whose sum grows ([`Buckets::bound`]) and never lowers it, so removed or
+//! moved lines leave it above the exact `ln K`: still a bound, only looser, until a rebuild
+//! recomputes it from the buckets. Every write adds [`BOUND_SLACK`], so the float's rounding
+//! never takes a bound below the exact value.
+//!
 //! # Older graphs
 //!
-//!
-//! A product's counter node carries `trend = 1` once its buckets are complete (set for a
-//! product created afresh, and by the rebuild); [`Neo4jGraph::migrate`] rebuilds the buckets of
-//! every product whose counter node lacks it, from its relationships, under the counter node's
-//! lock, so a graph written before the buckets existed (or by this version applying before
-//! migrate ran) answers as if they always had.
+//! A product's counter node carries `trend = 2` once its buckets and trend bound are complete
+//! (set for a product created afresh, and by the rebuild; `1` marked complete buckets before
+//! the bound existed); [`Neo4jGraph::migrate`] rebuilds the buckets and bound of every product
+//! whose counter node is not so marked, from its relationships, under the counter node's
+//! lock, so a graph written before they existed (or by this version applying before migrate
+//! ran) answers as if they always had.
 
 use std::collections::BTreeMap;
 
@@ -94,6 +112,17 @@ impl Buckets {
         Ok(())
     }
 
+    /// The `bound` parameter of [`UPDATE`] / [`REBUILD_WRITE`]: the logarithm of what these
+    /// changes add to the product's trend bound (module docs, "The trend bound"), counting only
+    /// hours whose sum grows, with [`BOUND_SLACK`] added; `None` when no hour's sum grows.
+    pub(crate) fn bound(&self) -> Option<f64> {
+        let terms = self.0.iter().filter_map(|(hour, d)| {
+            let v = trend::join(d.hi, d.lo);
+            (v > 0).then(|| ln_weight(*hour, v as f64))
+        });
+        ln_sum_exp(terms).map(|b| b + BOUND_SLACK)
+    }
+
     /// The `hours` parameter of [`UPDATE`] / [`REBUILD_WRITE`], hour ascending,
     /// leaving out hours where nothing changed.
     pub(crate) fn rows(self) -> Vec<BoltType> {
@@ -113,10 +142,43 @@ impl Buckets {
     }
 }
 
+/// How much every trend bound written is raised above the value computed (natural-log units,
+/// so a relative 1e-9): far more than the rounding of one update (about 1e-12 at the bounds'
+/// magnitude), so a bound stays above the exact value however many updates it went through.
+pub(crate) const BOUND_SLACK: f64 = 1e-9;
+
+/// `ln(v / 2^52 * 2^(hour / 24))`: the logarithm of a bucket's part of its product's trend
+/// bound (module docs), for a bucket of `hour` whose exact sum is `v > 0`.
+pub(crate) fn ln_weight(hour: i64, v: f64) -> f64 {
+    let halves = hour as f64 * (trend::BUCKET_MS as f64 / trend::CACHED_HALF_LIFE_MS as f64);
+    v.ln() + (halves - 52.0) * std::f64::consts::LN_2
+}
+
+/// `ln(sum(exp(t)))` of the terms, computed without overflow; `None` for no terms.
+fn ln_sum_exp(terms: impl Iterator<Item = f64> + Clone) -> Option<f64> {
+    let top = terms.clone().reduce(f64::max)?;
+    Some(top + terms.map(|t| (t - top).exp()).sum::<f64>().ln())
+}
+
+/// `ln` of the decay every bound's sum takes at `now_ms` (`0.5^(now_ms / 24 h)`): a product
+/// whose bound is `b` scores at most `exp(b + ln_decay(now_ms))` at `now_ms`, in any window.
+pub(crate) fn ln_decay(now_ms: i64) -> f64 {
+    -(now_ms as f64 / trend::CACHED_HALF_LIFE_MS as f64) * std::f64::consts::LN_2
+}
+
 /// The bucket part of the projection statement (`row.id` the product, `row.hours` the rows of
-/// [`Buckets::rows`]; run after the counter node is write-locked): moves the product's
-/// buckets, deleting those left without lines.
+/// [`Buckets::rows`], `row.bound` of [`Buckets::bound`]; run after the counter node `s` is
+/// write-locked): raises the product's trend bound by what the apply added (the logarithm of
+/// a sum of exponentials, plus [`BOUND_SLACK`]), then moves the product's buckets, deleting
+/// those left without lines.
 pub(crate) const UPDATE: &str = "
+SET s.trend_bound = CASE
+  WHEN row.bound IS NULL THEN s.trend_bound
+  WHEN s.trend_bound IS NULL THEN row.bound
+  WHEN s.trend_bound >= row.bound
+    THEN s.trend_bound + log(1.0 + exp(row.bound - s.trend_bound)) + %BOUND_SLACK%
+  ELSE row.bound + log(1.0 + exp(s.trend_bound - row.bound)) + %BOUND_SLACK%
+END
 WITH row
 CALL (row) {
   UNWIND row.hours AS h
@@ -146,7 +208,10 @@ pub(crate) const VALUE: &str = "toFloat(b.hi) * 67108864.0 + toFloat(b.lo)";
 /// [`crate::schema::Schema::cypher`].
 pub(crate) fn fill_buckets(template: &str) -> String {
     template
-        .replace("%BUCKETS_UPDATE%", UPDATE)
+        .replace(
+            "%BUCKETS_UPDATE%",
+            &UPDATE.replace("%BOUND_SLACK%", &format!("{BOUND_SLACK:?}")),
+        )
         .replace("%BUCKETS_DELETE%", DELETE)
         .replace("%VALUE%", VALUE)
 }
@@ -160,11 +225,14 @@ WITH id
 MATCH (:%Product% {id: id})<-[r:%PURCHASED%]-()
 RETURN id, r.timestamp AS ts, r.quantity AS quantity";
 
-/// Replaces the buckets of the products `$rows` (`id`, `hours`) and marks them complete.
+/// Replaces the buckets and trend bound of the products `$rows` (`id`, `bound`, `hours`), copies
+/// each product's category to its counter node (written by the product upserts since schema
+/// version 6) and marks them complete.
 const REBUILD_WRITE: &str = "
 UNWIND $rows AS row
 MATCH (s:%SwiftboxProductStats% {id: row.id})
-SET s.trend = 1
+OPTIONAL MATCH (p:%Product% {id: row.id})
+SET s.trend = 2, s.trend_bound = row.bound, s.category = p.category
 WITH row
 %BUCKETS_DELETE%
 WITH row
@@ -195,7 +263,11 @@ pub(crate) struct Statements {
 impl Statements {
     pub(crate) fn new(schema: &crate::schema::Schema) -> Self {
         Self {
-            pages: Pages::new(schema, "SwiftboxProductStats", "AND n.trend IS NULL"),
+            pages: Pages::new(
+                schema,
+                "SwiftboxProductStats",
+                "AND coalesce(n.trend, 0) < 2",
+            ),
             read: schema.cypher(REBUILD_READ),
             write: schema.cypher(&fill_buckets(REBUILD_WRITE)),
             orphans: schema.cypher(ORPHANS),
@@ -263,7 +335,13 @@ fn rebuild_rows(ids: &[String], lines: &[Row]) -> Result<Vec<BoltType>> {
     }
     Ok(per
         .into_iter()
-        .map(|(id, b)| param::map([("id", param::s(id)), ("hours", param::list(b.rows()))]))
+        .map(|(id, b)| {
+            param::map([
+                ("id", param::s(id)),
+                ("bound", b.bound().into()),
+                ("hours", param::list(b.rows())),
+            ])
+        })
         .collect())
 }
 

@@ -69,7 +69,7 @@ const RECOUNT: &str = "
 UNWIND $ids AS id
 MATCH (p:%Product% {id: id})
 MERGE (s:%SwiftboxProductStats% {id: p.id})
-SET s.purchases = coalesce(s.purchases, 0)
+SET s.purchases = coalesce(s.purchases, 0), s.category = p.category
 WITH p, s
 OPTIONAL MATCH (p)<-[r:%PURCHASED%]-(b)
 WITH s, count(r) AS purchases, sum(r.quantity) AS units, count(DISTINCT b) AS buyers

@@ -52,7 +52,9 @@ RETURN row.i AS i, outcome";
 /// Upserts of products: deferred without their category node; a changed category moves
 /// `BELONGS_TO`. A new product node (no relationships yet) gets zero counters and no trend
 /// buckets (marked complete), also over a counter node or buckets left behind by a product
-/// deleted by hand.
+/// deleted by hand. The counter node keeps a copy of the product's category (for trending in
+/// a category, through the `(category, trend_bound)` index), written only when it changes, so
+/// an upsert that keeps the category does not write-lock the counter node.
 const PRODUCT_UPSERT: &str = "
 UNWIND $rows AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
@@ -72,7 +74,10 @@ CALL (row, c, fresh, outcome) {
   MERGE (s:%SwiftboxProductStats% {id: row.id})
   ON CREATE SET s.purchases = 0, s.units = 0, s.buyers = 0, s.recent = []
   FOREACH (_ IN CASE WHEN fresh THEN [1] ELSE [] END |
-    SET s.purchases = 0, s.units = 0, s.buyers = 0, s.trend = 1, s.recent = [])
+    SET s.purchases = 0, s.units = 0, s.buyers = 0, s.trend = 2, s.trend_bound = null,
+        s.recent = [])
+  FOREACH (_ IN CASE WHEN s.category = row.category THEN [] ELSE [1] END |
+    SET s.category = row.category)
   WITH row, fresh
   CALL (row, fresh) { WITH row WHERE fresh %BUCKETS_DELETE% }
   WITH row

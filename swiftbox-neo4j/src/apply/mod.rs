@@ -196,6 +196,7 @@ impl Tally {
             .map(|(product, d)| {
                 let fields = [
                     ("id", param::s(product)),
+                    ("bound", d.hours.bound().into()),
                     ("hours", param::list(d.hours.rows())),
                 ]
                 .into_iter()

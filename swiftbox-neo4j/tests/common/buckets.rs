@@ -85,11 +85,76 @@ pub async fn recomputed_buckets(g: &Neo4jGraph) -> (Buckets, Bounds) {
 }
 
 /// Asserts the stored buckets are exactly the recomputed ones: sums, line counts, and the
-/// float value bit for bit the memory graph's (`i128 as f64` of the exact sum).
+/// float value bit for bit the memory graph's (`i128 as f64` of the exact sum); and that
+/// every product's trend bound holds ([`assert_bounds_hold`]).
 pub async fn assert_buckets_exact(g: &Neo4jGraph, step: &str) {
     let stored = stored_buckets(g).await;
     let (want, _) = recomputed_buckets(g).await;
     assert_eq!(stored, want, "{step}: buckets");
+    assert_bounds_hold(g, &want, false, step).await;
+}
+
+/// Product id -> the trend bound stored on its counter node.
+pub async fn stored_bounds(g: &Neo4jGraph) -> BTreeMap<String, Option<f64>> {
+    let (raw, ns) = raw(g).await;
+    let q = format!("MATCH (s:`{ns}_SwiftboxProductStats`) RETURN s.id AS id, s.trend_bound AS b");
+    let mut rows = raw.execute(neo4rs::query(&q)).await.expect("bounds");
+    let mut out = BTreeMap::new();
+    while let Some(row) = rows.next().await.expect("row") {
+        out.insert(row.get("id").expect("id"), row.get("b").expect("b"));
+    }
+    out
+}
+
+/// Asserts every counter node holds its product's category, and every product with buckets
+/// has a trend bound at or above `ln K`, `K` the sum over
+/// its buckets of `v / 2^52 * 2^(hour / 24)` (computed here from `buckets` in `f64`, with 1e-10
+/// of room for its own rounding, a tenth of the slack every stored bound has); with `tight`,
+/// also at most 1e-8 above it, a relative 1e-8 on `K` (what a rebuild writes).
+pub async fn assert_bounds_hold(g: &Neo4jGraph, buckets: &Buckets, tight: bool, step: &str) {
+    let mut terms: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for ((product, hour), (hi, lo, _, _)) in buckets {
+        let v = trend::join(*hi, *lo) as f64;
+        if v > 0.0 {
+            let halves = *hour as f64 / 24.0;
+            let ln = v.ln() + (halves - 52.0) * std::f64::consts::LN_2;
+            terms.entry(product).or_default().push(ln);
+        }
+    }
+    let (raw, ns) = raw(g).await;
+    let q = format!(
+        "MATCH (p:`{ns}_Product`) MATCH (s:`{ns}_SwiftboxProductStats` {{id: p.id}})
+         WHERE s.category IS NULL OR s.category <> p.category RETURN p.id AS id"
+    );
+    let mut rows = raw.execute(neo4rs::query(&q)).await.expect("categories");
+    let wrong = rows
+        .next()
+        .await
+        .expect("row")
+        .map(|r| r.get::<String>("id"));
+    assert!(
+        wrong.is_none(),
+        "{step}: a counter node's category is not its product's: {wrong:?}"
+    );
+    let bounds = stored_bounds(g).await;
+    for (product, t) in terms {
+        let top = t.iter().copied().fold(f64::MIN, f64::max);
+        let exact = top + t.iter().map(|x| (x - top).exp()).sum::<f64>().ln();
+        let stored = bounds.get(product).copied().flatten();
+        let Some(stored) = stored else {
+            panic!("{step}: product {product} has buckets but no trend bound");
+        };
+        assert!(
+            stored >= exact - 1e-10,
+            "{step}: product {product}'s trend bound {stored} is below ln K = {exact}"
+        );
+        if tight {
+            assert!(
+                stored <= exact + 1e-8,
+                "{step}: product {product}'s trend bound {stored} is loose (ln K = {exact})"
+            );
+        }
+    }
 }
 
 /// `trending` on both stores: default half-life at `now` values whose windows cut the first
@@ -161,13 +226,29 @@ pub async fn assert_trending_same(g: &Neo4jGraph, mem: &MemoryGraph, step: &str)
     for hours in [1, 30] {
         cases.push((base, Duration::hours(24), Duration::hours(hours), None));
     }
-    for (at, half_life, window, category) in cases {
+    // Small limits, where whole-shop trending stops reading candidates early (the `trending`
+    // module): windows that leave out purchases (bounds above the scores) and all of them.
+    let limits = |half_life: Duration| -> &'static [usize] {
+        if half_life == Duration::hours(24) {
+            &[1, 3, 100]
+        } else {
+            &[100]
+        }
+    };
+    let cases = cases
+        .into_iter()
+        .flat_map(|(at, half_life, window, category)| {
+            limits(half_life)
+                .iter()
+                .map(move |limit| (at, half_life, window, category, *limit))
+        });
+    for (at, half_life, window, category, limit) in cases {
         let q = TrendingQuery {
             category: category.map(str::to_owned),
             now: at,
             half_life,
             window,
-            limit: 100,
+            limit,
         };
         let a = g.trending(&q).await.expect("trending neo");
         let b = mem.trending(&q).await.expect("trending mem");
