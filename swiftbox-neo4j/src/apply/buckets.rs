@@ -371,6 +371,28 @@ mod tests {
     }
 
     #[test]
+    fn the_bound_is_the_log_of_the_growing_hours_weights_plus_the_slack() {
+        let hour = trend::bucket_of_ms(T);
+        let mut b = Buckets::default();
+        assert_eq!(b.bound(), None, "nothing added");
+        b.add(T, 3, 1).unwrap(); // 3 units at the hour's start: v = 3 * 2^52
+        b.add(T + trend::BUCKET_MS, 2, 1).unwrap(); // 2 units an hour later
+        b.add(T - trend::BUCKET_MS, 5, -1).unwrap(); // an hour that loses counts for nothing
+        // 2^(hour / 24) overflows a float: factor out 2^c.
+        let c = (hour as f64 / 24.0).floor();
+        let direct = 3.0 * 2f64.powf(hour as f64 / 24.0 - c)
+            + 2.0 * 2f64.powf((hour + 1) as f64 / 24.0 - c);
+        let want = direct.ln() + c * std::f64::consts::LN_2 + BOUND_SLACK;
+        let got = b.bound().unwrap();
+        assert!((got - want).abs() < 1e-10, "{got} vs {want} (the slack included)");
+        // A bound at `now` = the hour's start is the exact score of the first bucket alone
+        // plus the next hour's, each decayed to `now` (no window scores it higher).
+        let score = (got + ln_decay(T)).exp();
+        let exact = 3.0 + 2.0 * 2f64.powf(1.0 / 24.0);
+        assert!(score >= exact && score < exact * (1.0 + 1e-8), "{score} vs {exact}");
+    }
+
+    #[test]
     fn quantities_beyond_the_exact_range_are_invalid() {
         let err = check_quantity(NewOrder::MAX_QUANTITY + 1, || "q".into()).unwrap_err();
         assert!(matches!(err, Error::Invalid { .. }), "{err}");
