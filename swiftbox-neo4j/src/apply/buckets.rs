@@ -378,18 +378,25 @@ mod tests {
         b.add(T, 3, 1).unwrap(); // 3 units at the hour's start: v = 3 * 2^52
         b.add(T + trend::BUCKET_MS, 2, 1).unwrap(); // 2 units an hour later
         b.add(T - trend::BUCKET_MS, 5, -1).unwrap(); // an hour that loses counts for nothing
+
         // 2^(hour / 24) overflows a float: factor out 2^c.
         let c = (hour as f64 / 24.0).floor();
-        let direct = 3.0 * 2f64.powf(hour as f64 / 24.0 - c)
-            + 2.0 * 2f64.powf((hour + 1) as f64 / 24.0 - c);
+        let direct =
+            3.0 * 2f64.powf(hour as f64 / 24.0 - c) + 2.0 * 2f64.powf((hour + 1) as f64 / 24.0 - c);
         let want = direct.ln() + c * std::f64::consts::LN_2 + BOUND_SLACK;
         let got = b.bound().unwrap();
-        assert!((got - want).abs() < 1e-10, "{got} vs {want} (the slack included)");
+        assert!(
+            (got - want).abs() < 1e-10,
+            "{got} vs {want} (the slack included)"
+        );
         // A bound at `now` = the hour's start is the exact score of the first bucket alone
         // plus the next hour's, each decayed to `now` (no window scores it higher).
         let score = (got + ln_decay(T)).exp();
         let exact = 3.0 + 2.0 * 2f64.powf(1.0 / 24.0);
-        assert!(score >= exact && score < exact * (1.0 + 1e-8), "{score} vs {exact}");
+        assert!(
+            score >= exact && score < exact * (1.0 + 1e-8),
+            "{score} vs {exact}"
+        );
     }
 
     #[test]
