@@ -51,6 +51,8 @@
 #                           bound for a loaded machine, not an expectation)
 #   SWIFTBOX_NEO4J_JVM_OPTS JVM options of Neo4j, replacing the default
 #                           `-Xms512m -Xmx2g -XX:+UseParallelGC` (whitespace-separated)
+#   SWIFTBOX_NEO4J_CONF     a file of extra Neo4j settings in neo4j.conf's format (e.g.
+#                           `dbms.cypher.min_replan_interval=1h`), for experiments
 #   SWIFTBOX_FERRETDB_BACKEND  postgresql (default) or sqlite: FerretDB's storage
 set -euo pipefail
 

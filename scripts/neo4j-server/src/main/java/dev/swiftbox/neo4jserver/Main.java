@@ -69,7 +69,16 @@ public final class Main {
 
         long started = System.nanoTime();
         boolean existing = Files.isDirectory(home.resolve("data/databases/system"));
-        DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
+        DatabaseManagementServiceBuilder builder = new DatabaseManagementServiceBuilder(home);
+        // Extra settings in neo4j.conf's format, for experiments; the settings below
+        // come after them and win (loopback, authentication, ...). Neo4j validates
+        // names and values strictly, so a misspelt one stops the start with its message.
+        String conf = System.getenv("SWIFTBOX_NEO4J_CONF");
+        if (conf != null && !conf.isEmpty()) {
+            System.err.println("swiftbox-neo4j-server: settings from " + conf);
+            builder.loadPropertiesFromFile(Path.of(conf));
+        }
+        DatabaseManagementService dbms = builder
                 // Neo4j's user log (start-up, recovery, shutdown) to stderr, which
                 // servers.sh keeps in neo4j.log; the debug log is home/logs/debug.log.
                 .setUserLogProvider(new Log4jLogProvider(System.err, Level.INFO))
