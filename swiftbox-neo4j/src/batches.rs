@@ -5,7 +5,7 @@
 use neo4rs::Query;
 use swiftbox_core::Result;
 
-use crate::graph::Neo4jGraph;
+use crate::graph::{param, Neo4jGraph};
 use crate::queries::get;
 use crate::schema::Schema;
 
@@ -97,7 +97,7 @@ impl Neo4jGraph {
     /// Runs `recount` over every node of its label (`all`) or the filtered ones.
     pub(crate) async fn recount(&self, recount: &Recount, all: bool) -> Result<()> {
         self.in_batches(recount.call, recount.pages.next(all), 1_000, |ids| {
-            neo4rs::query(&recount.write).param("ids", ids.to_vec())
+            neo4rs::query(&recount.write).param("ids", param::items(ids.to_vec()))
         })
         .await
     }

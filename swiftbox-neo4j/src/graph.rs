@@ -243,7 +243,7 @@ impl Neo4jGraph {
             if recorded.unwrap_or(0) < 3 {
                 let (pages, fill) = &st.line_products;
                 self.in_batches("migrate line products", pages.next(true), 1_000, |ids| {
-                    neo4rs::query(fill).param("ids", ids.to_vec())
+                    neo4rs::query(fill).param("ids", param::items(ids.to_vec()))
                 })
                 .await?;
             }
@@ -587,6 +587,21 @@ pub(crate) mod param {
     /// A list.
     pub(crate) fn list(items: Vec<BoltType>) -> BoltType {
         BoltType::List(neo4rs::BoltList::from(items))
+    }
+
+    /// A list parameter as every statement takes one: the map `{items: list}`, read as
+    /// `$name.items`, never a bare list.
+    ///
+    /// Neo4j 5 keys its plan cache on the size of each list and string parameter, rounded up
+    /// to a power of ten (`internal.cypher.use_parameter_size`, on by default): `UNWIND $rows`
+    /// given 1, 5, 50 and 500 rows is planned four times, as four statements. Planning the
+    /// projection statement takes 150-700 ms on a loaded 2-core machine, and the first batch
+    /// of each new size waited for it: that was figure 3's sync-lag tail (issue 18,
+    /// `docs/performance-notes.md`). A map parameter has no size, so one plan serves every
+    /// batch. `tests/plans.rs` checks both that no statement reads a bare list parameter and
+    /// that a batch's plan does not depend on its size.
+    pub(crate) fn items(list: impl Into<BoltType>) -> BoltType {
+        map([("items", list.into())])
     }
 
     /// A primary-store version as a Neo4j integer.

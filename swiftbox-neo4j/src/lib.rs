@@ -60,7 +60,7 @@
 //! neo4rs's auto-commit path. Every statement is rendered once, at connect, for the store's
 //! namespace ([`Neo4jGraph::cypher_statements`] lists them).
 //! [`apply`](swiftbox_core::GraphStore::apply) runs
-//! one `UNWIND $rows` statement per kind and operation present in the batch (at most ten);
+//! one `UNWIND $rows.items` statement per kind and operation present in the batch (at most ten);
 //! every query is one statement, except recommendations, which run a second statement only
 //! when collaborative filtering found fewer than `limit` products (the cold-start fill).
 //! neo4rs 0.8 does not pipeline, so a one-statement call is four request/response exchanges
@@ -68,6 +68,11 @@
 //! exceeds every `limit`, so results never need a second `PULL`. Explicit transactions rather
 //! than auto-commit because neo4rs's auto-commit path retries any connection failure for up to
 //! 60 s, which would hide a down server or refused credentials.
+//!
+//! Every list parameter is passed inside a map and read as `$name.items`: Neo4j 5 plans a
+//! statement again for each power of ten a bare list parameter's size reaches, and an apply
+//! carrying the first batch of a new size would wait 150-700 ms for it (issue 18;
+//! `tests/plan_cache.rs` counts the plans).
 //!
 //! # Fan-out
 //!

@@ -44,7 +44,7 @@ RETURN count(s) AS marked";
 /// degree, read without touching the relationships); `round(_, 9)` is the core's
 /// `round_score`.
 const COMPUTE: &str = concat!(
-    "UNWIND $rows AS row
+    "UNWIND $rows.items AS row
 MATCH (p:%Product% {id: row.id})
 MATCH (st:%SwiftboxProductStats% {id: row.id})
 CALL (p) {
@@ -71,7 +71,7 @@ SET st.neighbours = ids, st.neighbour_scores = sims, st.computed_at = row.seen"
 /// Marks every counter node of `$ids` (the migration to schema version 4, for lists that
 /// were never computed).
 const MARK: &str = "
-UNWIND $ids AS id
+UNWIND $ids.items AS id
 MATCH (s:%SwiftboxProductStats% {id: id})
 SET s.line_changes = coalesce(s.line_changes, 0) + 1";
 
@@ -135,7 +135,7 @@ impl Neo4jGraph {
             return Ok(NeighbourRefresh::default());
         }
         let q = query(&st.compute)
-            .param("rows", param::list(rows))
+            .param("rows", param::items(param::list(rows)))
             .param("buyers", param::count(caps.neighbour_buyers))
             .param("per_buyer", param::count(caps.neighbour_products))
             .param("k", param::count(caps.neighbours));
@@ -155,7 +155,7 @@ impl Neo4jGraph {
     pub(crate) async fn mark_all_neighbours(&self) -> Result<()> {
         let (pages, mark) = &self.statements().neighbours.mark;
         self.in_batches("mark neighbour lists", pages.next(false), 1_000, |ids| {
-            query(mark).param("ids", ids.to_vec())
+            query(mark).param("ids", param::items(ids.to_vec()))
         })
         .await
     }

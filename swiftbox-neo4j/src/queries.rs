@@ -215,7 +215,7 @@ CALL (u) {
 }
 CALL (mine, category) {
   MATCH (p:%Product% {category: category})
-  WHERE NOT p.id IN $exclude AND NOT p IN mine
+  WHERE NOT p.id IN $exclude.items AND NOT p IN mine
   MATCH (s:%SwiftboxProductStats% {id: p.id})
   WITH p, s.purchases AS pc
   WHERE pc > 0
@@ -234,7 +234,7 @@ CALL (mine) {
   WHERE s.purchases > 0
   WITH mine, s ORDER BY s.purchases DESC, s.id ASC
   MATCH (p:%Product% {id: s.id})
-  WHERE NOT p.id IN $exclude AND NOT p IN mine
+  WHERE NOT p.id IN $exclude.items AND NOT p IN mine
   RETURN p.id AS id, p.name AS name, s.purchases AS pc
   ORDER BY pc DESC, id ASC LIMIT $global
 }
@@ -476,7 +476,7 @@ impl Neo4jGraph {
         let exclude: Vec<String> = recs.iter().map(|r| r.product.to_string()).collect();
         let q = query(&self.read_statements().recommend_fill)
             .param("user", user.to_string())
-            .param("exclude", exclude)
+            .param("exclude", param::items(exclude))
             .param("categories", param::count(caps.fallback_categories))
             .param("need", param::count(need))
             .param("global", param::count(need.saturating_mul(2)));

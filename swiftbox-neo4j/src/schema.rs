@@ -54,7 +54,7 @@ SET m.version = CASE WHEN m.version > $version THEN m.version ELSE $version END"
 /// Gives the `PURCHASED` lines of the products `$ids` that lack it their product's id (lines
 /// written before schema version 3).
 const LINE_PRODUCTS: &str = "
-UNWIND $ids AS id
+UNWIND $ids.items AS id
 MATCH (:%Product% {id: id})<-[r:%PURCHASED%]-()
 WHERE r.product IS NULL
 SET r.product = id";

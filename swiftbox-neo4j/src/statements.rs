@@ -42,3 +42,61 @@ impl Statements {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names of the parameters `text` reads as lists without going through a map: after
+    /// `UNWIND` or `IN`, or indexed (`$p[`), and not followed by `.`.
+    fn bare_lists(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (at, _) in text.match_indices('$') {
+            let name: String = text[at + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let after = text[at + 1 + name.len()..].trim_start();
+            let before = text[..at].trim_end();
+            let listed = before.ends_with("UNWIND") || before.ends_with(" IN");
+            if !after.starts_with('.') && (listed || after.starts_with('[')) {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_scan_finds_bare_list_parameters() {
+        assert_eq!(bare_lists("UNWIND $rows AS row RETURN row"), ["rows"]);
+        assert_eq!(
+            bare_lists("WHERE NOT p.id IN $exclude RETURN p"),
+            ["exclude"]
+        );
+        assert_eq!(bare_lists("RETURN $decay[b.hour - $h0]"), ["decay"]);
+        assert!(bare_lists("UNWIND $rows.items AS row WHERE row.id IN $ids.items").is_empty());
+        assert!(bare_lists("MATCH (u {id: $user}) RETURN u LIMIT $limit").is_empty());
+    }
+
+    /// Every list parameter goes through a map (`graph::param::items`): Neo4j keys its plan
+    /// cache on the size of a bare list parameter, so a statement would be planned again for
+    /// each new batch size, stalling the call that carries it.
+    #[test]
+    fn no_statement_reads_a_bare_list_parameter() {
+        let statements = Statements::new(&Schema::new(Some("t")));
+        let named = statements.named();
+        assert!(named.len() > 40, "only {} statements", named.len());
+        let bare: Vec<String> = named
+            .iter()
+            .filter_map(|(name, text)| {
+                let b = bare_lists(text);
+                (!b.is_empty()).then(|| format!("{name}: {b:?}"))
+            })
+            .collect();
+        assert!(
+            bare.is_empty(),
+            "bare list parameters:\n{}",
+            bare.join("\n")
+        );
+    }
+}

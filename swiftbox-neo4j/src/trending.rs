@@ -71,10 +71,10 @@ CALL (cut) {
   WITH CASE WHEN cut THEN $h1 - 1 ELSE $h1 END AS last
   %BUCKETS%
   RETURN b.product AS id, b.hour AS hour, 0 AS t, '' AS o,
-         b.v / 4503599627370496.0 * $decay[b.hour - $h0] AS term
+         b.v / 4503599627370496.0 * $decay.items[b.hour - $h0] AS term
   UNION ALL
   WITH cut
-  UNWIND $lines + CASE WHEN cut THEN $last_lines ELSE [] END AS e
+  UNWIND $lines.items + CASE WHEN cut THEN $last_lines.items ELSE [] END AS e
   MATCH ()-[r:%PURCHASED%]->(p)
   WHERE r.timestamp >= e[0] AND r.timestamp <= e[1] %LINE_SCOPE%
   RETURN p.id AS id, e[2] AS hour, r.timestamp AS t, r.order_id AS o,
@@ -93,7 +93,7 @@ LIMIT $limit";
 const BUCKETS_ALL: &str = "MATCH (b:%SwiftboxTrendBucket%) WHERE b.hour >= $bh0 AND b.hour <= last";
 
 /// `%BUCKETS%` of [`BUCKETS_STATEMENT`] for the products `$ids`: their buckets.
-const BUCKETS_OF: &str = "UNWIND $ids AS pid
+const BUCKETS_OF: &str = "UNWIND $ids.items AS pid
   MATCH (b:%SwiftboxTrendBucket% {product: pid}) WHERE b.hour >= $bh0 AND b.hour <= last";
 
 /// The `$n` products with the highest trend bounds (the `apply::buckets` module docs), best
@@ -152,7 +152,7 @@ impl Statements {
         Self {
             buckets_all: buckets(BUCKETS_ALL, ""),
             buckets_category: buckets(BUCKETS_CATEGORY, "AND p.category = $category"),
-            buckets_of: buckets(BUCKETS_OF, "AND p.id IN $ids"),
+            buckets_of: buckets(BUCKETS_OF, "AND p.id IN $ids.items"),
             candidates_all: schema.cypher(&CANDIDATES.replace("%SCOPE%", "")),
             candidates_category: schema
                 .cypher(&CANDIDATES.replace("%SCOPE%", "AND s.category = $category")),
@@ -230,9 +230,9 @@ impl Window {
             .param("h1", self.h1)
             .param("bh0", self.bh0)
             .param("h1_end", trend::bucket_start_ms(self.h1 + 1))
-            .param("decay", self.decay.clone())
-            .param("lines", self.lines.clone())
-            .param("last_lines", self.last_lines.clone())
+            .param("decay", param::items(self.decay.clone()))
+            .param("lines", param::items(self.lines.clone()))
+            .param("last_lines", param::items(self.last_lines.clone()))
     }
 }
 
@@ -306,7 +306,7 @@ impl Neo4jGraph {
             let q = window
                 .query(&st.buckets_of)
                 .param("limit", param::count(ids.len()))
-                .param("ids", ids);
+                .param("ids", param::items(ids));
             let mut answer = self.read_as("trending", q, scored).await?;
             // The best any other product can score; the slack covers the rounding of the
             // scores summed by the statement (relative 1e-15 or so).

@@ -51,7 +51,7 @@ use neo4rs::BoltType;
 /// gone, added}` in user id order. A user no longer in the graph (deleted in this transaction) is
 /// skipped.
 pub(crate) const UPDATE: &str = "
-UNWIND $users AS row
+UNWIND $users.items AS row
 MATCH (u:%User% {id: row.id})
 WITH u, row, row.rescan OR u.bought IS NULL AS rescan
 SET u.bought = coalesce(u.bought, [])
@@ -69,7 +69,7 @@ CALL (u, row, rescan) {
 /// recount, its own transaction), after write-locking each user (its first `SET`), as
 /// [`UPDATE`] does and for the same reason.
 const RECOUNT: &str = "
-UNWIND $ids AS id
+UNWIND $ids.items AS id
 MATCH (u:%User% {id: id})
 SET u.bought = coalesce(u.bought, [])
 WITH u

@@ -218,7 +218,7 @@ pub(crate) fn fill_buckets(template: &str) -> String {
 
 /// Write-locks the counter nodes of `$ids` and reads their products' lines.
 const REBUILD_READ: &str = "
-UNWIND $ids AS id
+UNWIND $ids.items AS id
 MATCH (s:%SwiftboxProductStats% {id: id})
 REMOVE s.trend
 WITH id
@@ -229,7 +229,7 @@ RETURN id, r.timestamp AS ts, r.quantity AS quantity";
 /// each product's category to its counter node (written by the product upserts since schema
 /// version 6) and marks them complete.
 const REBUILD_WRITE: &str = "
-UNWIND $rows AS row
+UNWIND $rows.items AS row
 MATCH (s:%SwiftboxProductStats% {id: row.id})
 OPTIONAL MATCH (p:%Product% {id: row.id})
 SET s.trend = 2, s.trend_bound = row.bound, s.category = p.category
@@ -308,11 +308,13 @@ impl Neo4jGraph {
                 return Ok(());
             };
             after = last.clone();
-            let read_q = query(&st.read).param("ids", ids.clone());
+            let read_q = query(&st.read).param("ids", param::items(ids.clone()));
             self.write_txn_then("rebuild_trend_buckets", vec![read_q], |results| {
                 let rows = results.first().map(Vec::as_slice).unwrap_or_default();
                 let rows = rebuild_rows(&ids, rows)?;
-                Ok(vec![query(&st.write).param("rows", param::list(rows))])
+                Ok(vec![
+                    query(&st.write).param("rows", param::items(param::list(rows)))
+                ])
             })
             .await?;
         }

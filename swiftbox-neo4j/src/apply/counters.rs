@@ -66,7 +66,7 @@ SET s.buyers = s.buyers + buyers";
 /// counted here (it committed before the lock) or moves the recounted values after this
 /// commits (it waited for the lock), never neither nor both.
 const RECOUNT: &str = "
-UNWIND $ids AS id
+UNWIND $ids.items AS id
 MATCH (p:%Product% {id: id})
 MERGE (s:%SwiftboxProductStats% {id: p.id})
 SET s.purchases = coalesce(s.purchases, 0), s.category = p.category
@@ -169,7 +169,7 @@ impl Neo4jGraph {
         }
         let next = st.pages.next(all);
         self.in_batches("recount_product_stats", next, RECOUNT_BATCH, |ids| {
-            neo4rs::query(&st.recount).param("ids", ids.to_vec())
+            neo4rs::query(&st.recount).param("ids", param::items(ids.to_vec()))
         })
         .await
     }

@@ -1,4 +1,4 @@
-//! The entity statements of apply: one `UNWIND $rows` statement per kind and operation, each
+//! The entity statements of apply: one `UNWIND $rows.items` statement per kind and operation, each
 //! of which reads every row's guard (the version the graph holds: the node's `version`, the
 //! highest `version` of an order's `PURCHASED` relationships, the review relationship's
 //! `version`, or the tombstone a delete left), checks the referenced nodes, writes only the rows
@@ -35,7 +35,7 @@ WITH row
 
 /// Upserts of users and categories (placeholders `%NODE%`, and `%SET%` for the properties).
 const NODE_UPSERT: &str = "
-UNWIND $rows AS row
+UNWIND $rows.items AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (n:%NODE% {id: row.id})
 WITH row, CASE WHEN n.version > row.version OR t.version >= row.version THEN 'stale' ELSE 'applied' END AS outcome
@@ -56,7 +56,7 @@ RETURN row.i AS i, outcome";
 /// a category, through the `(category, trend_bound)` index), written only when it changes, so
 /// an upsert that keeps the category does not write-lock the counter node.
 const PRODUCT_UPSERT: &str = "
-UNWIND $rows AS row
+UNWIND $rows.items AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (n:%Product% {id: row.id})
 OPTIONAL MATCH (c:%Category% {name: row.category})
@@ -91,7 +91,7 @@ RETURN row.i AS i, outcome";
 /// `product`: the `(order_id, product)` uniqueness constraint (schema `purchased_line`) makes a
 /// second line of one order and product fail its transaction, whatever wrote it.
 const ORDER_UPSERT: &str = "
-UNWIND $rows AS row
+UNWIND $rows.items AS row
 %LOCK%OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (u:%User% {id: row.user})
 CALL (row) { MATCH (a)-[r:%PURCHASED% {order_id: row.id}]->(b) USING INDEX SEEK r:%PURCHASED%(order_id)
@@ -117,7 +117,7 @@ RETURN row.i AS i, outcome, CASE outcome WHEN 'applied' THEN lines ELSE [] END A
 
 /// Upserts of reviews: deferred without the user or product node.
 const REVIEW_UPSERT: &str = "
-UNWIND $rows AS row
+UNWIND $rows.items AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (u:%User% {id: row.user})
 OPTIONAL MATCH (p:%Product% {id: row.product})
@@ -140,7 +140,7 @@ RETURN row.i AS i, outcome";
 /// `%LINES%` (an aggregate, so the subquery returns one row also when nothing matches) gives
 /// it.
 const REL_DELETE: &str = "
-UNWIND $rows AS row
+UNWIND $rows.items AS row
 %LOCK%OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 CALL (row) { MATCH (a)-[r:%REL% {%KEY%: row.id}]->(b) USING INDEX SEEK r:%REL%(%KEY%)
        RETURN max(r.version) AS held, %LINES% AS lines }
@@ -157,7 +157,7 @@ RETURN row.i AS i, outcome, CASE outcome WHEN 'applied' THEN lines ELSE [] END A
 /// relationship, leaving a tombstone; `removed` lists the `PURCHASED` lines an applied delete
 /// removed as `%LINES%` gives them.
 const NODE_DELETE: &str = "
-UNWIND $rows AS row
+UNWIND $rows.items AS row
 OPTIONAL MATCH (t:%SwiftboxTombstone% {key: row.key})
 OPTIONAL MATCH (n:%NODE% {id: row.id})
 WITH row, n, CASE WHEN n.version > row.version OR t.version > row.version THEN 'stale' ELSE 'applied' END AS outcome
@@ -199,7 +199,7 @@ const PRODUCT_ALSO: &str = "WITH row
 /// Removes the tombstones of `entities` (ids that are not valid ids of their kind are
 /// skipped, as they cannot have one).
 const FORGET: &str = "
-UNWIND $keys AS key
+UNWIND $keys.items AS key
 MATCH (t:%SwiftboxTombstone% {key: key})
 DELETE t
 RETURN count(t) AS forgotten";
@@ -436,7 +436,7 @@ impl Neo4jGraph {
         if keys.is_empty() {
             return Ok(0);
         }
-        let q = query(&self.statements().apply.entities.forget).param("keys", keys);
+        let q = query(&self.statements().apply.entities.forget).param("keys", param::items(keys));
         let rows = self.write_txn("forget_tombstones", vec![q]).await?;
         let n: i64 = rows
             .first()

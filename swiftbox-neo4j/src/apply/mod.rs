@@ -1,7 +1,7 @@
 //! [`swiftbox_core::GraphStore::apply`]: a batch of changes in one explicit transaction, in two
 //! layers.
 //!
-//! 1. **Entities** ([`entities`]): one `UNWIND $rows` statement per kind and operation present
+//! 1. **Entities** ([`entities`]): one `UNWIND $rows.items` statement per kind and operation present
 //!    in the batch, upserts in [`EntityKind::ALL`] order, then deletes in [`DELETE_ORDER`]. Each
 //!    reads every row's version guard, writes the rows that pass and returns one `(i, outcome)`
 //!    row per input row, from which the [`ApplyReport`] is built; the statements that remove
@@ -104,7 +104,7 @@ pub(crate) const NO_REPLAN: &str = "CYPHER replan=skip ";
 /// empty (a product delete changes only its buyers' sets).
 const PROJECTIONS: &str = "
 CALL () {
-UNWIND $rows AS row
+UNWIND $rows.items AS row
 MATCH (s:%SwiftboxProductStats% {id: row.id})
 %COUNTERS%
 %RECENT%
@@ -301,8 +301,8 @@ fn projections(
         return Ok(Vec::new());
     }
     Ok(vec![query(&st.projections)
-        .param("rows", param::list(products))
-        .param("users", param::list(users))])
+        .param("rows", param::items(param::list(products)))
+        .param("users", param::items(param::list(users)))])
 }
 
 impl Neo4jGraph {
@@ -342,7 +342,9 @@ impl Neo4jGraph {
             };
         }
         let st = &self.statements().apply;
-        let rows = |rows: BTreeMap<String, BoltType>| param::list(rows.into_values().collect());
+        let rows = |rows: BTreeMap<String, BoltType>| {
+            param::items(param::list(rows.into_values().collect()))
+        };
         let mut queries: Vec<Query> = Vec::new();
         let mut lines: Vec<Lines> = Vec::new();
         for kind in EntityKind::ALL {

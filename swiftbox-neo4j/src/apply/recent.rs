@@ -73,7 +73,7 @@ pub(crate) fn fill_recent(template: &str) -> String {
 /// of a recount, its own transaction), after write-locking each counter node (its first
 /// `SET`), as the counters' recount does and for the same reason.
 pub(crate) const RECOUNT: &str = "
-UNWIND $ids AS id
+UNWIND $ids.items AS id
 MATCH (s:%SwiftboxProductStats% {id: id})
 SET s.recent = coalesce(s.recent, [])
 WITH s, id

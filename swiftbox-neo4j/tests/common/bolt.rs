@@ -168,7 +168,7 @@ impl Reader<'_> {
     }
 }
 
-fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+pub fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     Value::Map(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
@@ -289,10 +289,20 @@ impl Bolt {
 
     /// Reads messages until a `SUCCESS` (returned) or a `FAILURE` (panics), skipping records.
     fn success(&mut self, what: &str) -> Value {
+        self.records(what, &mut Vec::new())
+    }
+
+    /// Reads messages until a `SUCCESS` (returned) or a `FAILURE` (panics), keeping each
+    /// record's fields in `rows`.
+    fn records(&mut self, what: &str, rows: &mut Vec<Vec<Value>>) -> Value {
         loop {
             match self.recv() {
                 (0x70, mut f) => return f.pop().unwrap_or(Value::Null),
-                (0x71, _) => continue,
+                (0x71, mut f) => {
+                    if let Some(Value::List(fields)) = f.pop() {
+                        rows.push(fields);
+                    }
+                }
                 (0x7F, f) => {
                     // Leave the connection usable for the next statement.
                     self.send(0x0F, vec![]);
@@ -306,7 +316,13 @@ impl Bolt {
 
     /// Runs `statement` in an auto-commit transaction and returns its summary.
     pub fn run(&mut self, statement: &str) -> Summary {
-        self.send(0x10, vec![s(statement), map([]), map([])]);
+        self.run_with(statement, map([]))
+    }
+
+    /// Runs `statement` with `params` (a [`Value::Map`]) in an auto-commit transaction and
+    /// returns its summary.
+    pub fn run_with(&mut self, statement: &str, params: Value) -> Summary {
+        self.send(0x10, vec![s(statement), params, map([])]);
         self.success(statement);
         self.send(0x3F, vec![map([("n", Value::Int(-1))])]);
         let meta = self.success(statement);
@@ -319,8 +335,24 @@ impl Bolt {
         }
     }
 
+    /// Runs `statement` in an auto-commit transaction and returns its records' fields.
+    pub fn rows(&mut self, statement: &str) -> Vec<Vec<Value>> {
+        self.send(0x10, vec![s(statement), map([]), map([])]);
+        self.success(statement);
+        self.send(0x3F, vec![map([("n", Value::Int(-1))])]);
+        let mut rows = Vec::new();
+        self.records(statement, &mut rows);
+        rows
+    }
+
     /// `EXPLAIN statement`.
     pub fn explain(&mut self, statement: &str) -> Summary {
         self.run(&format!("EXPLAIN {statement}"))
+    }
+
+    /// `EXPLAIN statement` with `params`: planned for their types (and, for lists and strings,
+    /// their sizes), not run.
+    pub fn explain_with(&mut self, statement: &str, params: Value) -> Summary {
+        self.run_with(&format!("EXPLAIN {statement}"), params)
     }
 }
