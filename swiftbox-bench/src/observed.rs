@@ -30,6 +30,9 @@ pub struct Observed<G> {
 pub struct ApplyCall {
     /// When the call started.
     pub started: Instant,
+    /// When the call started, by the wall clock: to line a slow call up with a server's logs
+    /// (a collector's pause in Neo4j's GC log, say).
+    pub started_at: DateTime<Utc>,
     /// How long it took.
     pub took: std::time::Duration,
     /// Changes in the batch.
@@ -75,10 +78,12 @@ impl<G: GraphStore> GraphStore for Observed<G> {
 
     async fn apply(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
         let started = Instant::now();
+        let started_at = Utc::now();
         let report = self.inner.apply(changes).await?;
         let now = Instant::now();
         self.calls.lock().push(ApplyCall {
             started,
+            started_at,
             took: now - started,
             changes: changes.len(),
         });

@@ -128,9 +128,21 @@ pub(crate) fn applies(calls: &[ApplyCall]) -> String {
         apply.push(call.took);
         changes += call.changes;
     }
+    let slowest = calls
+        .iter()
+        .max_by_key(|c| c.took)
+        .map(|c| {
+            format!(
+                " (started {} UTC, {} change{})",
+                c.started_at.format("%H:%M:%S%.3f"),
+                c.changes,
+                if c.changes == 1 { "" } else { "s" }
+            )
+        })
+        .unwrap_or_default();
     format!(
         "{} apply calls during the load ({:.1} changes each), apply p50 {:.1} ms, p99 {:.1} ms, \
-         max {:.1} ms",
+         max {:.1} ms{slowest}",
         calls.len(),
         changes as f64 / calls.len().max(1) as f64,
         apply.p50(),
