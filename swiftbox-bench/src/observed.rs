@@ -28,11 +28,9 @@ pub struct Observed<G> {
 /// changes it carried.
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyCall {
-    /// When the call started.
-    pub started: Instant,
     /// When the call started, by the wall clock: to line a slow call up with a server's logs
     /// (a collector's pause in Neo4j's GC log, say).
-    pub started_at: DateTime<Utc>,
+    pub started: DateTime<Utc>,
     /// How long it took.
     pub took: std::time::Duration,
     /// Changes in the batch.
@@ -77,14 +75,13 @@ impl<G: GraphStore> GraphStore for Observed<G> {
     }
 
     async fn apply(&self, changes: &[GraphChange]) -> Result<ApplyReport> {
-        let started = Instant::now();
-        let started_at = Utc::now();
+        let started = Utc::now();
+        let timer = Instant::now();
         let report = self.inner.apply(changes).await?;
         let now = Instant::now();
         self.calls.lock().push(ApplyCall {
             started,
-            started_at,
-            took: now - started,
+            took: now - timer,
             changes: changes.len(),
         });
         let mut seen = self.seen.lock();

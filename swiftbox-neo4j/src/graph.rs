@@ -598,10 +598,11 @@ pub(crate) mod param {
     /// projection statement takes 150-700 ms on a loaded 2-core machine, and the first batch
     /// of each new size waited for it: that was figure 3's sync-lag tail (issue 18,
     /// `docs/performance-notes.md`). A map parameter has no size, so one plan serves every
-    /// batch. `tests/plans.rs` checks both that no statement reads a bare list parameter and
-    /// that a batch's plan does not depend on its size.
-    pub(crate) fn items(list: impl Into<BoltType>) -> BoltType {
-        map([("items", list.into())])
+    /// batch. The unit test `statements::tests::no_statement_reads_a_bare_list_parameter`
+    /// scans the statements for a bare list; `tests/plan_cache.rs` counts the plans Neo4j
+    /// makes for batches of three sizes.
+    pub(crate) fn items<T: Into<BoltType>>(items: Vec<T>) -> BoltType {
+        map([("items", list(items.into_iter().map(Into::into).collect()))])
     }
 
     /// A primary-store version as a Neo4j integer.

@@ -135,7 +135,7 @@ impl Neo4jGraph {
             return Ok(NeighbourRefresh::default());
         }
         let q = query(&st.compute)
-            .param("rows", param::items(param::list(rows)))
+            .param("rows", param::items(rows))
             .param("buyers", param::count(caps.neighbour_buyers))
             .param("per_buyer", param::count(caps.neighbour_products))
             .param("k", param::count(caps.neighbours));

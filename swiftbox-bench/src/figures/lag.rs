@@ -134,7 +134,7 @@ pub(crate) fn applies(calls: &[ApplyCall]) -> String {
         .map(|c| {
             format!(
                 " (started {} UTC, {} change{})",
-                c.started_at.format("%H:%M:%S%.3f"),
+                c.started.format("%H:%M:%S%.3f"),
                 c.changes,
                 if c.changes == 1 { "" } else { "s" }
             )

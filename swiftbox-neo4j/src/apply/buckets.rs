@@ -312,9 +312,7 @@ impl Neo4jGraph {
             self.write_txn_then("rebuild_trend_buckets", vec![read_q], |results| {
                 let rows = results.first().map(Vec::as_slice).unwrap_or_default();
                 let rows = rebuild_rows(&ids, rows)?;
-                Ok(vec![
-                    query(&st.write).param("rows", param::items(param::list(rows)))
-                ])
+                Ok(vec![query(&st.write).param("rows", param::items(rows))])
             })
             .await?;
         }

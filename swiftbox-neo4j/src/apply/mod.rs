@@ -301,8 +301,8 @@ fn projections(
         return Ok(Vec::new());
     }
     Ok(vec![query(&st.projections)
-        .param("rows", param::items(param::list(products)))
-        .param("users", param::items(param::list(users)))])
+        .param("rows", param::items(products))
+        .param("users", param::items(users))])
 }
 
 impl Neo4jGraph {
@@ -342,9 +342,7 @@ impl Neo4jGraph {
             };
         }
         let st = &self.statements().apply;
-        let rows = |rows: BTreeMap<String, BoltType>| {
-            param::items(param::list(rows.into_values().collect()))
-        };
+        let rows = |rows: BTreeMap<String, BoltType>| param::items(rows.into_values().collect());
         let mut queries: Vec<Query> = Vec::new();
         let mut lines: Vec<Lines> = Vec::new();
         for kind in EntityKind::ALL {

@@ -322,10 +322,7 @@ impl Bolt {
     /// Runs `statement` with `params` (a [`Value::Map`]) in an auto-commit transaction and
     /// returns its summary.
     pub fn run_with(&mut self, statement: &str, params: Value) -> Summary {
-        self.send(0x10, vec![s(statement), params, map([])]);
-        self.success(statement);
-        self.send(0x3F, vec![map([("n", Value::Int(-1))])]);
-        let meta = self.success(statement);
+        let meta = self.exchange(statement, params, &mut Vec::new());
         Summary {
             plan: meta.get("plan").cloned().unwrap_or(Value::Null),
             notifications: meta
@@ -337,12 +334,18 @@ impl Bolt {
 
     /// Runs `statement` in an auto-commit transaction and returns its records' fields.
     pub fn rows(&mut self, statement: &str) -> Vec<Vec<Value>> {
-        self.send(0x10, vec![s(statement), map([]), map([])]);
+        let mut rows = Vec::new();
+        self.exchange(statement, map([]), &mut rows);
+        rows
+    }
+
+    /// `RUN` and `PULL` all: keeps the records' fields in `rows`, returns the summary's
+    /// metadata.
+    fn exchange(&mut self, statement: &str, params: Value, rows: &mut Vec<Vec<Value>>) -> Value {
+        self.send(0x10, vec![s(statement), params, map([])]);
         self.success(statement);
         self.send(0x3F, vec![map([("n", Value::Int(-1))])]);
-        let mut rows = Vec::new();
-        self.records(statement, &mut rows);
-        rows
+        self.records(statement, rows)
     }
 
     /// `EXPLAIN statement`.
