@@ -156,6 +156,11 @@ mod statements;
 mod store;
 mod trending;
 
+// The scan of a statement's list parameters, shared with `tests/plan_cache.rs`.
+#[cfg(test)]
+#[path = "../tests/common/list_params.rs"]
+mod list_params;
+
 pub use config::{
     Neo4jConfig, Neo4jConfigBuilder, ENV_DATABASE, ENV_NAMESPACE, ENV_PASSWORD, ENV_URI, ENV_USER,
 };

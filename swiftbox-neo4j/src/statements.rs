@@ -47,23 +47,12 @@ impl Statements {
 mod tests {
     use super::*;
 
-    /// The names of the parameters `text` reads as lists without going through a map: after
-    /// `UNWIND` or `IN`, or indexed (`$p[`), and not followed by `.`.
+    /// The names of the parameters `text` reads as lists without going through a map.
     fn bare_lists(text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for (at, _) in text.match_indices('$') {
-            let name: String = text[at + 1..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            let after = text[at + 1 + name.len()..].trim_start();
-            let before = text[..at].trim_end();
-            let listed = before.ends_with("UNWIND") || before.ends_with(" IN");
-            if !after.starts_with('.') && (listed || after.starts_with('[')) {
-                out.push(name);
-            }
-        }
-        out
+        crate::list_params::list_params(text)
+            .into_iter()
+            .filter_map(|(name, wrapped)| (!wrapped).then_some(name))
+            .collect()
     }
 
     #[test]
@@ -74,6 +63,10 @@ mod tests {
             ["exclude"]
         );
         assert_eq!(bare_lists("RETURN $decay[b.hour - $h0]"), ["decay"]);
+        assert_eq!(bare_lists("UNWIND $rows [0] AS r"), ["rows"]);
+        // Scalars after THEN and ELSE, and a map's other fields, are not lists.
+        assert!(bare_lists("RETURN CASE WHEN a THEN $h1 - 1 ELSE $version END").is_empty());
+        assert!(bare_lists("UNWIND $cfg.rows AS r WHERE r IN $cfg.ids").is_empty());
         assert!(bare_lists("UNWIND $rows.items AS row WHERE row.id IN $ids.items").is_empty());
         assert!(bare_lists("MATCH (u {id: $user}) RETURN u LIMIT $limit").is_empty());
     }

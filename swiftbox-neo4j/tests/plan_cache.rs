@@ -15,6 +15,7 @@
 mod common;
 
 use common::bolt::{map, Bolt, Value};
+use common::list_params::list_params;
 
 /// Drops every cached plan and says how many there were.
 fn clear(b: &mut Bolt) -> usize {
@@ -30,35 +31,6 @@ fn clear(b: &mut Bolt) -> usize {
     said.split_whitespace()
         .find_map(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("no count in {said:?}"))
-}
-
-/// The list parameters of `text`: `(name, true)` for each read as `$name.items` (passed as a
-/// map), `(name, false)` for each read bare, after `UNWIND` or `IN` or indexed (`$name[`).
-fn list_params(text: &str) -> Vec<(String, bool)> {
-    let mut out: Vec<(String, bool)> = text
-        .match_indices('$')
-        .filter_map(|(at, _)| {
-            let name: String = text[at + 1..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            let after = &text[at + 1 + name.len()..];
-            let before = text[..at].trim_end();
-            if after.starts_with(".items") {
-                Some((name, true))
-            } else if before.ends_with("UNWIND")
-                || before.ends_with(" IN")
-                || after.starts_with('[')
-            {
-                Some((name, false))
-            } else {
-                None
-            }
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// Batches of 1, 5 and 50 rows, sizes of three different powers of ten.

@@ -15,6 +15,7 @@ use swiftbox_neo4j::{Neo4jConfig, Neo4jGraph};
 pub mod bolt;
 pub mod bought;
 pub mod buckets;
+pub mod list_params;
 
 /// A graph in a namespace of its own (migrated by `connect`), or `None` when the test is
 /// skipped (said loudly by `swiftbox_testsupport`; in CI a missing server fails instead).
