@@ -313,6 +313,7 @@ pub async fn run(cfg: &BenchConfig) -> Result<Report> {
             "the servers backend needs SWIFTBOX_MONGO_URI and SWIFTBOX_NEO4J_URI",
         ));
     }
+    let cpu_start = report::CpuTimes::now();
     // Figure 6 is exact: only the first counted pass runs it.
     let timed = BenchConfig {
         figures: cfg.figures.iter().copied().filter(|f| *f != 6).collect(),
@@ -339,6 +340,9 @@ pub async fn run(cfg: &BenchConfig) -> Result<Report> {
         report.warm_up = w.rows;
         report.checks.extend(w.checks);
     }
+    report.meta.cpu = cpu_start
+        .zip(report::CpuTimes::now())
+        .and_then(|(start, end)| end.since(start));
     Ok(report)
 }
 

@@ -14,10 +14,11 @@
 //! (`eval "$(scripts/servers.sh start)"`), unless `--backends` says otherwise. Exits with 1 when
 //! a store fails, 2 when a correctness check fails, 64 on a bad argument.
 //!
-//! `--compare` reads the JSON reports of several runs and prints, per measurement, whether
-//! every run's median lies within every other run's range of passes, and whether the goal
-//! verdicts agree (`swiftbox_bench::compare`); with `--stated`, also whether every run's median
-//! lies within the range of all the passes of the stated (earlier) runs.
+//! `--compare` reads the reports of several runs (their JSON, or the tables they printed) and
+//! prints, per measurement, whether every run's median lies within every other run's range of
+//! passes, and whether the goal verdicts agree (`swiftbox_bench::compare`); with `--stated`,
+//! also whether every run's median lies within the range of all the passes of the stated
+//! (earlier) runs. Each count comes with the count chance alone would give.
 
 use std::process::ExitCode;
 
@@ -227,6 +228,12 @@ fn main() -> ExitCode {
             " after a warm-up pass"
         }
     );
+    if let Some(c) = &m.cpu {
+        println!(
+            "CPU time of the machine during the run (/proc/stat, all CPUs): {:.1}% busy, {:.1}% waiting for I/O, {:.1}% stolen by the hypervisor",
+            c.busy, c.iowait, c.steal
+        );
+    }
     for d in &m.datasets {
         println!("dataset {d}");
     }

@@ -302,6 +302,8 @@ pub struct Meta {
     pub passes: usize,
     /// Datasets used: scale name and sizes.
     pub datasets: Vec<String>,
+    /// How the machine's CPUs spent the whole run (warm-up included), where `/proc/stat` says.
+    pub cpu: Option<CpuShares>,
     /// What the run did differently from the plan, and why.
     pub notes: Vec<String>,
 }
@@ -338,14 +340,14 @@ pub(crate) struct QueryPoint {
 }
 
 /// The lowest and highest of `values`.
-fn range(values: &[f64]) -> (f64, f64) {
+pub(crate) fn range(values: &[f64]) -> (f64, f64) {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (lo, hi)
 }
 
 /// The median of `values` (the mean of the middle two for an even count); NaN when empty.
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {
@@ -654,6 +656,72 @@ pub(crate) fn num(v: f64) -> String {
     }
 }
 
+/// The machine's CPU time so far, all CPUs together, from the first line of `/proc/stat` (in
+/// clock ticks since boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// user, nice, system, irq and softirq.
+    busy: u64,
+    iowait: u64,
+    /// Time the hypervisor gave to someone else while this machine wanted to run.
+    steal: u64,
+    /// Every kind of time above, plus idle.
+    total: u64,
+}
+
+impl CpuTimes {
+    /// Now; `None` where `/proc/stat` cannot be read.
+    pub fn now() -> Option<Self> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// From the text of `/proc/stat`: its first line, `cpu user nice system idle iowait irq
+    /// softirq steal ...` (guest time is already counted in user and nice).
+    fn parse(text: &str) -> Option<Self> {
+        let mut fields = text.lines().next()?.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let v: Vec<u64> = fields
+            .take(8)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        let [user, nice, system, idle, iowait, irq, softirq, steal] = v[..] else {
+            return None;
+        };
+        let busy = user + nice + system + irq + softirq;
+        Some(Self {
+            busy,
+            iowait,
+            steal,
+            total: busy + idle + iowait + steal,
+        })
+    }
+
+    /// How the time since `start` was spent; `None` when no time passed (or the counters went
+    /// back).
+    pub fn since(self, start: Self) -> Option<CpuShares> {
+        let total = self.total.checked_sub(start.total).filter(|t| *t > 0)? as f64;
+        let share = |now: u64, then: u64| now.saturating_sub(then) as f64 / total * 100.0;
+        Some(CpuShares {
+            busy: share(self.busy, start.busy),
+            iowait: share(self.iowait, start.iowait),
+            steal: share(self.steal, start.steal),
+        })
+    }
+}
+
+/// Shares of the machine's CPU time over a span, in percent of all CPUs' time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CpuShares {
+    /// Running anything (ours or not).
+    pub busy: f64,
+    /// Idle with I/O outstanding.
+    pub iowait: f64,
+    /// Taken by the hypervisor for other machines: a host busy with other tenants.
+    pub steal: f64,
+}
+
 /// The one-minute load average (0 where `/proc/loadavg` is unreadable).
 pub fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
@@ -680,6 +748,20 @@ mod tests {
         ));
         r.check("a check", check_ok, "");
         r
+    }
+
+    #[test]
+    fn cpu_shares_come_from_the_first_line_of_proc_stat() {
+        let start = CpuTimes::parse("cpu  100 0 50 800 20 5 5 20 0 0\ncpu0 1 2 3 4 5 6 7 8\n")
+            .expect("parsed");
+        let end = CpuTimes::parse("cpu  400 0 110 1200 40 5 5 40 0 0\n").expect("parsed");
+        // 360 busy, 400 idle, 20 iowait, 20 steal: 800 ticks.
+        let shares = end.since(start).expect("time passed");
+        assert_eq!((shares.busy, shares.iowait, shares.steal), (45.0, 2.5, 2.5));
+        assert_eq!(end.since(end), None);
+        assert_eq!(start.since(end), None);
+        assert_eq!(CpuTimes::parse("intr 1 2 3"), None);
+        assert_eq!(CpuTimes::parse("cpu 1 2 3"), None);
     }
 
     #[test]

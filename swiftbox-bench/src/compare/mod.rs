@@ -12,16 +12,47 @@
 //! from), each measurement is also checked against the spread those runs *state*: the range of
 //! all their passes together. It is *predicted* when every compared run's median lies within
 //! it, the test of a published figure that a later run on fresh servers should meet.
+//!
+//! A report is a run's JSON, or the Markdown table the run printed (`swiftbox-bench ... >
+//! runN.out`, as `docs/bench/` keeps them; [`table`]): a table gives each measurement's
+//! median, range and number of passes, all a comparison reads, rounded as the table prints
+//! them.
+//!
+//! # What chance alone would give
+//!
+//! Three passes make a narrow range, so even runs that differ by nothing but pass-to-pass
+//! noise often fail these tests. Each summary line therefore also says how many measurements
+//! would pass were every pass of every run (the stated ones included) an independent draw from
+//! one distribution, and how likely a count as low as the one seen would then be, were the
+//! measurements also independent of one another ([`chance`]). They are not quite: a slow pass
+//! moves a query's p50 and p99 together, and a growth row is the quotient of two others, so
+//! read the expected count first and the probability as a rough guide. Two runs of three
+//! passes have overlapping ranges with probability 0.9; three runs of three, every two of them,
+//! with probability 27/35 (about 41 of 53 measurements); the median of a run of three lies
+//! within the range of nine earlier passes with probability 10/11, and the medians of three
+//! such runs all do with probability about 0.78 (about 41 of 53); every run's median lies
+//! within every other's range with probability 9/70 (about 7 of 53). A count well below the
+//! expected one says that the runs differ by more than their passes do: the host's speed from
+//! one hour to the next, or the code.
+
+mod chance;
+mod table;
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
+
+use crate::report::num;
+use chance::{Chance, Test};
+use table::table_rows;
 
 /// One measurement of one run.
 #[derive(Debug, Clone)]
 struct Measured {
     value: f64,
     range: (f64, f64),
+    /// How many passes the median and range are of.
+    passes: usize,
     unit: String,
     verdict: &'static str,
 }
@@ -40,8 +71,17 @@ fn verdict(row: &Value) -> &'static str {
     }
 }
 
-/// The rows of one run's JSON report, in their order.
+/// The rows of one run's report (its JSON or its printed table), in their order.
 fn rows(text: &str) -> Result<Vec<(Key, Measured)>, String> {
+    if text.trim_start().starts_with('{') {
+        json_rows(text)
+    } else {
+        table_rows(text)
+    }
+}
+
+/// The rows of one run's JSON report.
+fn json_rows(text: &str) -> Result<Vec<(Key, Measured)>, String> {
     let json: Value = serde_json::from_str(text).map_err(|e| format!("not a bench report: {e}"))?;
     let rows = json
         .get("rows")
@@ -69,6 +109,12 @@ fn rows(text: &str) -> Result<Vec<(Key, Measured)>, String> {
                 Measured {
                     value,
                     range,
+                    passes: r
+                        .get("passes")
+                        .and_then(Value::as_u64)
+                        .and_then(|p| usize::try_from(p).ok())
+                        .unwrap_or(1)
+                        .max(1),
                     unit: s(r, "unit"),
                     verdict: verdict(r),
                 },
@@ -84,22 +130,23 @@ fn found<'a>(runs: &'a [Vec<(Key, Measured)>], key: &Key) -> Vec<&'a Measured> {
         .collect()
 }
 
-/// The spread the runs `stated` give for `key`: the range of all their passes, if every one
-/// of them has the measurement.
-fn stated_range(stated: &[Vec<(Key, Measured)>], key: &Key) -> Option<(f64, f64)> {
+/// The spread the runs `stated` give for `key`: the range of all their passes, and how many
+/// passes that is, if every one of them has the measurement.
+fn stated_range(stated: &[Vec<(Key, Measured)>], key: &Key) -> Option<((f64, f64), usize)> {
     let found = found(stated, key);
     (!found.is_empty() && found.len() == stated.len()).then(|| {
-        found
+        let range = found
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), m| {
                 (lo.min(m.range.0), hi.max(m.range.1))
-            })
+            });
+        (range, found.iter().map(|m| m.passes).sum())
     })
 }
 
-/// The comparison of the runs `texts` (their JSON reports) as a Markdown table and a summary;
-/// with `stated` reports (earlier runs), also whether each measurement's medians lie within
-/// the range of all the stated runs' passes (module docs).
+/// The comparison of the runs `texts` (their reports: JSON or printed tables) as a Markdown
+/// table and a summary; with `stated` reports (earlier runs), also whether each measurement's
+/// medians lie within the range of all the stated runs' passes (module docs).
 pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
     if texts.len() < 2 {
         return Err("--compare needs at least two reports".into());
@@ -124,6 +171,7 @@ pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
     let _ = writeln!(out, "|{}", "---|".repeat(columns));
     let (mut total, mut reproduced, mut overlapping, mut unsteady_goals) = (0, 0, 0, Vec::new());
     let (mut with_stated, mut predicted) = (0, 0);
+    let mut chance = Chance::default();
     let describe = |k: &Key| format!("fig {} {} {} {}", k.0, k.1, k.2, k.3);
     let mut unmatched: Vec<String> = Vec::new();
     // Measurements of later runs that the first run does not have.
@@ -141,6 +189,9 @@ pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
             continue;
         }
         total += 1;
+        let passes: Vec<usize> = found.iter().map(|m| m.passes).collect();
+        // A measurement without a value in some run has nothing for chance to say about.
+        let valued = found.iter().all(|m| m.value.is_finite());
         let covered = found.iter().enumerate().all(|(i, a)| {
             found
                 .iter()
@@ -150,6 +201,9 @@ pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
         if covered {
             reproduced += 1;
         }
+        if valued {
+            chance.note(&passes, 0, Test::Reproduces, covered);
+        }
         let overlap = found.iter().all(|a| {
             found
                 .iter()
@@ -158,9 +212,11 @@ pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
         if overlap {
             overlapping += 1;
         }
+        if valued {
+            chance.note(&passes, 0, Test::Overlap, overlap);
+        }
         let medians: Vec<f64> = found.iter().map(|m| m.value).collect();
-        let lo = medians.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = medians.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = crate::report::range(&medians);
         let spread = if lo.abs() > 0.0 {
             format!("{:.0}%", (hi - lo) / lo.abs() * 100.0)
         } else if hi == lo {
@@ -182,25 +238,28 @@ pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
             .map(|m| {
                 format!(
                     "{} ({}-{}) {}",
-                    crate::report::num(m.value),
-                    crate::report::num(m.range.0),
-                    crate::report::num(m.range.1),
+                    num(m.value),
+                    num(m.range.0),
+                    num(m.range.1),
                     m.unit
                 )
             })
             .collect();
         let stated_cells = if stated.is_empty() {
             String::new()
-        } else if let Some((lo, hi)) = stated_range(&stated, key) {
+        } else if let Some(((lo, hi), stated_passes)) = stated_range(&stated, key) {
             with_stated += 1;
             let within = found.iter().all(|m| lo <= m.value && m.value <= hi);
             if within {
                 predicted += 1;
             }
+            if valued {
+                chance.note(&passes, stated_passes, Test::WithinStated, within);
+            }
             format!(
                 " {}-{} | {} |",
-                crate::report::num(lo),
-                crate::report::num(hi),
+                num(lo),
+                num(hi),
                 if within { "yes" } else { "**no**" }
             )
         } else {
@@ -220,8 +279,10 @@ pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
     }
     let _ = writeln!(
         out,
-        "\n{reproduced} of {total} measurements reproduce (every run's median within every other run's range of passes), \
-         {overlapping} of {total} have overlapping ranges; {} goal verdict(s) differ between runs{}",
+        "\n{reproduced} of {total} measurements reproduce (every run's median within every other run's range of passes){}, \
+         {overlapping} of {total} have overlapping ranges{}; {} goal verdict(s) differ between runs{}",
+        chance.said(Test::Reproduces),
+        chance.said(Test::Overlap),
         unsteady_goals.len(),
         if unsteady_goals.is_empty() {
             String::new()
@@ -233,8 +294,9 @@ pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
         let _ = writeln!(
             out,
             "\n{predicted} of {with_stated} measurements lie within the spread the {} stated run(s) give \
-             (every run's median within the range of all their passes); {} not in every stated run",
+             (every run's median within the range of all their passes){}; {} not in every stated run",
             stated.len(),
+            chance.said(Test::WithinStated),
             total - with_stated,
         );
     }
@@ -337,5 +399,45 @@ mod tests {
         assert!(out.contains("| 9.00-13.00 | yes |"), "{out}");
         assert!(out.contains("1 of 1 measurements lie within"), "{out}");
         assert!(compare(&[a.clone(), a], &["{}".into()]).is_err());
+    }
+
+    #[test]
+    fn a_run_is_compared_with_a_printed_table_as_its_stated_spread() {
+        let run = |v: f64| {
+            serde_json::json!({ "rows": [{
+                "figure": 1, "scale": "M", "backend": "memory+neo4j",
+                "what": "resync (batch 5000, 2 in flight) purchases/s",
+                "value": v, "unit": "purchases/s", "range": [v - 1.0, v + 1.0], "passes": 3,
+            }]})
+            .to_string()
+        };
+        // Stated: a printed table, with a measurement the runs do not have.
+        let printed = "\
+| fig | scale | backend | measured | value (median, range) | baseline | ratio | goal | met | n | load | note |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+| 1 | M | memory+neo4j | resync (batch 5000, 2 in flight) purchases/s | 15102 purchases/s (12813-15367, 3 passes) | 748.6 purchases/s | 20.53x | >= 20x | NO | 199864 | 1.9 |  |
+| 4 | M | memory+neo4j | popular p50 | 0.705 ms (0.688-0.792, 3 passes) |  |  |  |  |  | 1.8 |  |
+";
+        let out = compare(&[run(15000.0), run(16000.0)], &[printed.into()]).expect("compare");
+        assert!(out.contains("| 12813-15367 | **no** |"), "{out}");
+        let out = compare(&[run(13000.0), run(15000.0)], &[printed.into()]).expect("compare");
+        assert!(out.contains("| 12813-15367 | yes |"), "{out}");
+        assert!(out.contains("1 of 1 measurements lie within"), "{out}");
+    }
+
+    #[test]
+    fn the_summary_says_what_chance_alone_gives() {
+        let run = |v: f64| {
+            serde_json::json!({ "rows": [{
+                "figure": 4, "scale": "M", "backend": "neo4j", "what": "p99",
+                "value": v, "unit": "ms", "range": [v - 1.0, v + 1.0], "passes": 3,
+            }]})
+            .to_string()
+        };
+        let out = compare(&[run(10.0), run(20.0)], &[]).expect("compare");
+        assert!(
+            out.contains("0 of 1 have overlapping ranges (pass-to-pass noise alone: about 0.9 of the 1 measurements expected, 0 or fewer with probability 0."),
+            "{out}"
+        );
     }
 }
