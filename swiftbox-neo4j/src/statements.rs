@@ -67,6 +67,10 @@ mod tests {
         // Scalars after THEN and ELSE, and a map's other fields, are not lists.
         assert!(bare_lists("RETURN CASE WHEN a THEN $h1 - 1 ELSE $version END").is_empty());
         assert!(bare_lists("UNWIND $cfg.rows AS r WHERE r IN $cfg.ids").is_empty());
+        assert_eq!(
+            crate::list_params::list_params("UNWIND $a.items AS x UNWIND $b.itemsX AS y"),
+            [("a".to_owned(), true)]
+        );
         assert!(bare_lists("UNWIND $rows.items AS row WHERE row.id IN $ids.items").is_empty());
         assert!(bare_lists("MATCH (u {id: $user}) RETURN u LIMIT $limit").is_empty());
     }

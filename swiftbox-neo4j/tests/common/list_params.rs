@@ -21,7 +21,11 @@ pub(crate) fn list_params(text: &str) -> Vec<(String, bool)> {
             let after = text[at + 1 + name.len()..].trim_start();
             let before = text[..at].trim_end();
             let listed = before.ends_with("UNWIND") || before.ends_with(" IN");
-            if after.starts_with(".items") {
+            let field = |c: char| c.is_ascii_alphanumeric() || c == '_';
+            if after
+                .strip_prefix(".items")
+                .is_some_and(|rest| !rest.starts_with(field))
+            {
                 Some((name, true))
             } else if after.starts_with('.') {
                 None
