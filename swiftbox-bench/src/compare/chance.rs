@@ -28,7 +28,8 @@ fn draw(rng: &mut SplitMix64, passes: usize) -> (f64, (f64, f64)) {
     let values: Vec<f64> = (0..passes)
         .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
         .collect();
-    (median(values.clone()), range(&values))
+    let spread = range(&values);
+    (median(values), spread)
 }
 
 /// The probability that `test` holds for runs of `passes` passes each (and, for

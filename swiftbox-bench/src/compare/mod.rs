@@ -42,7 +42,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::report::num;
+use crate::report::{num, range};
 use chance::{Chance, Test};
 use table::table_rows;
 
@@ -135,12 +135,8 @@ fn found<'a>(runs: &'a [Vec<(Key, Measured)>], key: &Key) -> Vec<&'a Measured> {
 fn stated_range(stated: &[Vec<(Key, Measured)>], key: &Key) -> Option<((f64, f64), usize)> {
     let found = found(stated, key);
     (!found.is_empty() && found.len() == stated.len()).then(|| {
-        let range = found
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), m| {
-                (lo.min(m.range.0), hi.max(m.range.1))
-            });
-        (range, found.iter().map(|m| m.passes).sum())
+        let ends: Vec<f64> = found.iter().flat_map(|m| [m.range.0, m.range.1]).collect();
+        (range(&ends), found.iter().map(|m| m.passes).sum())
     })
 }
 
@@ -216,7 +212,7 @@ pub fn compare(texts: &[String], stated: &[String]) -> Result<String, String> {
             chance.note(&passes, 0, Test::Overlap, overlap);
         }
         let medians: Vec<f64> = found.iter().map(|m| m.value).collect();
-        let (lo, hi) = crate::report::range(&medians);
+        let (lo, hi) = range(&medians);
         let spread = if lo.abs() > 0.0 {
             format!("{:.0}%", (hi - lo) / lo.abs() * 100.0)
         } else if hi == lo {
@@ -330,6 +326,15 @@ mod tests {
         serde_json::json!({ "rows": rows }).to_string()
     }
 
+    /// A report of one measurement of three passes: median `v`, passes from `v - 1` to `v + 1`.
+    fn three_passes(figure: u64, backend: &str, what: &str, v: f64, unit: &str) -> String {
+        serde_json::json!({ "rows": [{
+            "figure": figure, "scale": "M", "backend": backend, "what": what,
+            "value": v, "unit": unit, "range": [v - 1.0, v + 1.0], "passes": 3,
+        }]})
+        .to_string()
+    }
+
     #[test]
     fn runs_reproduce_when_each_median_lies_in_every_other_range() {
         let a = report(&[
@@ -404,12 +409,8 @@ mod tests {
     #[test]
     fn a_run_is_compared_with_a_printed_table_as_its_stated_spread() {
         let run = |v: f64| {
-            serde_json::json!({ "rows": [{
-                "figure": 1, "scale": "M", "backend": "memory+neo4j",
-                "what": "resync (batch 5000, 2 in flight) purchases/s",
-                "value": v, "unit": "purchases/s", "range": [v - 1.0, v + 1.0], "passes": 3,
-            }]})
-            .to_string()
+            let what = "resync (batch 5000, 2 in flight) purchases/s";
+            three_passes(1, "memory+neo4j", what, v, "purchases/s")
         };
         // Stated: a printed table, with a measurement the runs do not have.
         let printed = "\
@@ -427,13 +428,7 @@ mod tests {
 
     #[test]
     fn the_summary_says_what_chance_alone_gives() {
-        let run = |v: f64| {
-            serde_json::json!({ "rows": [{
-                "figure": 4, "scale": "M", "backend": "neo4j", "what": "p99",
-                "value": v, "unit": "ms", "range": [v - 1.0, v + 1.0], "passes": 3,
-            }]})
-            .to_string()
-        };
+        let run = |v: f64| three_passes(4, "neo4j", "p99", v, "ms");
         let out = compare(&[run(10.0), run(20.0)], &[]).expect("compare");
         assert!(
             out.contains("0 of 1 have overlapping ranges (pass-to-pass noise alone: about 0.9 of the 1 measurements expected, 0 or fewer with probability 0."),
